@@ -1,0 +1,44 @@
+"""Crawler stage: finding article links and the next page on listing pages.
+
+Pure: HTML in, URLs out. A link is an article when one of the source's
+``follow`` regexes is found anywhere in its absolute URL (searched, not anchored).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from parsel import Selector
+
+from crawler.urls import absolute, canonicalize, is_http
+
+
+def compile_patterns(patterns: Sequence[str]) -> list[re.Pattern[str]]:
+    return [re.compile(pattern) for pattern in patterns]
+
+
+def article_links(html: str, base_url: str, patterns: Sequence[re.Pattern[str]]) -> list[str]:
+    """Canonical URLs of the links on the page that match a pattern, in page order, once each."""
+    selector = Selector(text=html)
+    base = selector.css("base::attr(href)").get()
+    base_url = absolute(base_url, base) if base else base_url
+    found: dict[str, None] = {}
+    for href in selector.css("a::attr(href)").getall():
+        url = absolute(base_url, href)
+        if is_http(url) and any(p.search(url) for p in patterns):
+            found.setdefault(canonicalize(url), None)
+    return list(found)
+
+
+def next_page(html: str, base_url: str) -> str | None:
+    """The page's ``rel="next"`` link (``<link>`` or ``<a>``), if any."""
+    selector = Selector(text=html)
+    for href in selector.xpath(
+        "//link[contains(concat(' ', normalize-space(@rel), ' '), ' next ')]/@href"
+        " | //a[contains(concat(' ', normalize-space(@rel), ' '), ' next ')]/@href"
+    ).getall():
+        url = absolute(base_url, href)
+        if is_http(url):
+            return url
+    return None

@@ -1,0 +1,66 @@
+"""Storage stage: feed and sitemap state (conditional-GET validators, health, error streaks)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from storage.articles import as_utc
+from storage.tables import Endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOutcome:
+    """What one fetch of a feed or sitemap returned."""
+
+    url: str
+    source: str
+    kind: str
+    at: datetime
+    status: int | None
+    etag: str | None = None
+    last_modified: str | None = None
+    error: str | None = None
+    entries: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and self.status < 400
+
+
+def endpoint_states(session: Session, urls: Sequence[str]) -> dict[str, Endpoint]:
+    if not urls:
+        return {}
+    rows = session.exec(select(Endpoint).where(col(Endpoint.url).in_(list(urls)))).all()
+    return {row.url: row for row in rows}
+
+
+def record_fetch(session: Session, outcome: FetchOutcome) -> Endpoint:
+    """Update an endpoint's state after a fetch: validators on success, the error streak on failure.
+
+    A 304 counts as a success and keeps the stored validators.
+    """
+    row = session.exec(select(Endpoint).where(Endpoint.url == outcome.url)).first()
+    if row is None:
+        row = Endpoint(url=outcome.url, source=outcome.source, kind=outcome.kind)
+        session.add(row)
+    at = as_utc(outcome.at)
+    row.source, row.kind = outcome.source, outcome.kind
+    row.last_status, row.last_fetched_at = outcome.status, at
+    if outcome.ok:
+        row.last_ok_at, row.consecutive_errors, row.last_error = at, 0, None
+        if outcome.status != 304:
+            row.etag, row.last_modified = outcome.etag, outcome.last_modified
+            row.entries_last = outcome.entries
+    else:
+        row.consecutive_errors += 1
+        row.last_error = outcome.error or f"HTTP {outcome.status}"
+    session.flush()
+    return row
+
+
+def list_endpoints(session: Session) -> list[Endpoint]:
+    return list(session.exec(select(Endpoint).order_by(Endpoint.source, Endpoint.url)).all())

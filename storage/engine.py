@@ -1,0 +1,111 @@
+"""Storage stage: opening a store (engine, SQLite pragmas, schema) and its sessions.
+
+SQLite runs in WAL mode with a busy timeout, so the crawler, the CLI and the
+scheduler can use one file at once; write sessions start with
+``BEGIN IMMEDIATE`` so two writers queue on the busy timeout instead of failing
+with "database is locked" when one upgrades a read lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import Session, SQLModel
+
+from shopwatch.errors import StoreError
+from storage import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.fts import create_fts
+
+
+def _install_sqlite_pragmas(engine: Engine, busy_timeout: float) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Store:
+    """An open store: the engine plus read and write sessions."""
+
+    def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            _ensure_sqlite_folder(url)
+            self.engine = create_engine(
+                url, connect_args={"timeout": busy_timeout, "check_same_thread": False}
+            )
+            _install_sqlite_pragmas(self.engine, busy_timeout)
+            self._writer = self.engine.execution_options(sqlite_immediate=True)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+            self._writer = self.engine
+
+    def init_schema(self) -> None:
+        """Create every table and index that does not exist yet (idempotent)."""
+        try:
+            SQLModel.metadata.create_all(self.engine)
+            if self.is_sqlite:
+                with self.engine.begin() as conn:
+                    create_fts(conn)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot create the schema in {self.url}: {exc}") from exc
+
+    def has_schema(self) -> bool:
+        try:
+            return inspect(self.engine).has_table("articles")
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store {self.url}: {exc}") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with _translated(self.url), Session(self.engine) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose work is committed on success and rolled back on error."""
+        with _translated(self.url), Session(self._writer) as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@contextmanager
+def _translated(url: str) -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        raise StoreError(f"store {url}: {exc.orig}") from exc
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    path = url.split(":///", 1)[-1]
+    if path and path != ":memory:" and not path.startswith("file:"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def open_store(url: str, busy_timeout: float = 30.0, *, create: bool = True) -> Store:
+    """Open the store at ``url``; create its schema when ``create`` (the default)."""
+    store = Store(url, busy_timeout)
+    if create:
+        store.init_schema()
+    elif not store.has_schema():
+        raise StoreError(f"no shopwatch store at {url} (run `shopwatch init` or a crawl first)")
+    return store

@@ -1,0 +1,137 @@
+"""Storage stage: finding articles (full-text search and filtered listing), newest first or ranked.
+
+One named query function, :func:`find_articles`, serves the CLI, and later the
+web app and the digest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import bindparam, text
+from sqlmodel.sql.sqltypes import UTCDateTime
+from sqlmodel import Session
+
+from shopwatch.errors import UsageError
+from storage.articles import as_utc
+from storage.fts import quote_fts_query
+
+Order = Literal["newest", "relevance"]
+
+
+@dataclass(frozen=True)
+class ArticleQuery:
+    q: str | None = None
+    entity: str | None = None
+    sources: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    language: str | None = None
+    limit: int = 20
+    offset: int = 0
+    order: Order = "newest"
+
+
+@dataclass
+class ArticleHit:
+    id: int
+    url: str
+    canonical_url: str
+    title: str
+    source: str
+    author: str | None
+    published_at: datetime | None
+    fetched_at: datetime
+    language: str | None
+    text: str
+    snippet: str | None = None
+    entities: list[str] = field(default_factory=list)
+
+
+_COLUMNS = (
+    "a.id, a.url, a.canonical_url, a.title, a.source, a.author, a.published_at, "
+    "a.fetched_at, a.language, a.text"
+)
+
+
+def _filters(query: ArticleQuery, params: dict[str, Any]) -> list[str]:
+    where: list[str] = []
+    if query.sources:
+        where.append("a.source IN :sources")
+        params["sources"] = list(query.sources)
+    if query.since:
+        where.append("a.sort_at >= :since")
+        params["since"] = as_utc(query.since)
+    if query.until:
+        where.append("a.sort_at < :until")
+        params["until"] = as_utc(query.until)
+    if query.language:
+        where.append("a.language = :language")
+        params["language"] = query.language
+    if query.entity:
+        where.append(
+            "EXISTS (SELECT 1 FROM article_entities e WHERE e.article_id = a.id "
+            "AND e.name = :entity COLLATE NOCASE)"
+        )
+        params["entity"] = query.entity
+    return where
+
+
+def _sql(query: ArticleQuery, params: dict[str, Any]) -> str:
+    where = _filters(query, params)
+    if query.q is None or not query.q.strip():
+        if query.order == "relevance":
+            raise UsageError("ordering by relevance needs a search query")
+        select = f"SELECT {_COLUMNS}, NULL AS snippet FROM articles a"
+        order = "a.sort_at DESC, a.id DESC"
+    else:
+        match = quote_fts_query(query.q)
+        if not match:
+            raise UsageError(f"nothing searchable in the query {query.q!r}")
+        params["match"] = match
+        select = (
+            f"SELECT {_COLUMNS}, snippet(articles_fts, 1, '[', ']', ' … ', 12) AS snippet "
+            "FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
+        )
+        where.insert(0, "articles_fts MATCH :match")
+        order = (
+            "bm25(articles_fts, 10.0, 1.0), a.sort_at DESC"
+            if query.order == "relevance"
+            else "a.sort_at DESC, a.id DESC"
+        )
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    params["limit"], params["offset"] = query.limit, query.offset
+    return f"{select}{clause} ORDER BY {order} LIMIT :limit OFFSET :offset"
+
+
+def find_articles(session: Session, query: ArticleQuery) -> list[ArticleHit]:
+    """Articles matching ``query``: full-text when ``query.q`` is given, else all, newest first."""
+    if query.limit < 1:
+        raise UsageError("limit must be at least 1")
+    params: dict[str, Any] = {}
+    statement = text(_sql(query, params))
+    binds = [bindparam(name, type_=UTCDateTime()) for name in ("since", "until") if name in params]
+    if "sources" in params:
+        binds.append(bindparam("sources", expanding=True))
+    typed = statement.bindparams(*binds).columns(
+        published_at=UTCDateTime(), fetched_at=UTCDateTime()
+    )
+    rows = session.connection().execute(typed, params).mappings().all()
+    hits = [ArticleHit(**dict(row)) for row in rows]
+    _attach_entities(session, hits)
+    return hits
+
+
+def _attach_entities(session: Session, hits: list[ArticleHit]) -> None:
+    if not hits:
+        return
+    by_id = {hit.id: hit for hit in hits}
+    statement = text(
+        "SELECT article_id, name FROM article_entities WHERE article_id IN :ids "
+        "ORDER BY article_id, count DESC, name"
+    ).bindparams(bindparam("ids", expanding=True))
+    for article_id, name in session.connection().execute(statement, {"ids": list(by_id)}):
+        if name not in by_id[article_id].entities:
+            by_id[article_id].entities.append(name)

@@ -1,0 +1,96 @@
+"""Storage stage: the SQLModel tables.
+
+``articles`` holds one row per canonical URL; ``endpoints`` keeps the
+conditional-GET and health state of every feed and sitemap; ``crawl_runs`` and
+``crawl_errors`` record what each crawl did. The full-text index
+(``articles_fts``) is created beside these by :mod:`storage.fts`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+
+class Article(SQLModel, table=True):
+    __tablename__ = "articles"
+    __table_args__ = (Index("ix_articles_source_sort", "source", "sort_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(index=True)
+    url: str = Field(index=True, description="the URL the page was fetched from")
+    canonical_url: str = Field(unique=True)
+    title: str
+    author: str | None = None
+    published_at: datetime | None = None
+    sort_at: datetime = Field(index=True, description="published_at, else first_seen_at")
+    first_seen_at: datetime
+    fetched_at: datetime
+    updated_at: datetime | None = Field(default=None, description="last change of content")
+    language: str | None = Field(default=None, index=True)
+    description: str | None = None
+    sitename: str | None = None
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    content_hash: str = Field(index=True)
+    discovered_via: str = "page"
+
+
+class Endpoint(SQLModel, table=True):
+    """A feed or sitemap: its conditional-GET validators and its health."""
+
+    __tablename__ = "endpoints"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(unique=True)
+    source: str = Field(index=True)
+    kind: str = Field(description="feed or sitemap")
+    etag: str | None = None
+    last_modified: str | None = None
+    last_status: int | None = None
+    last_fetched_at: datetime | None = None
+    last_ok_at: datetime | None = None
+    consecutive_errors: int = 0
+    last_error: str | None = None
+    entries_last: int | None = None
+
+
+class CrawlRun(SQLModel, table=True):
+    __tablename__ = "crawl_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: str = "running"
+    sources: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    per_source: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CrawlError(SQLModel, table=True):
+    __tablename__ = "crawl_errors"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int | None = Field(default=None, foreign_key="crawl_runs.id", index=True)
+    source: str | None = None
+    url: str
+    kind: str = Field(description="network, http, extract, store, refused, too-large")
+    message: str
+    at: datetime
+
+
+class ArticleEntity(SQLModel, table=True):
+    """An entity mentioned in an article, with its count (filled by enrichment)."""
+
+    __tablename__ = "article_entities"
+
+    article_id: int = Field(foreign_key="articles.id", primary_key=True, ondelete="CASCADE")
+    name: str = Field(primary_key=True, index=True)
+    label: str = Field(primary_key=True, description="WATCH, ORG, PERSON or GPE")
+    count: int = 1
