@@ -114,7 +114,8 @@ def _xml_entry(item: Any, url: str, language: str | None) -> FeedEntry | None:
         title=_text(item.get("title")),
         author=_text(item.get("author")),
         published=_struct_to_dt(item.get("published_parsed")),
-        updated=_struct_to_dt(item.get("updated_parsed")),
+        # read the key only when present: feedparser otherwise maps it to published, with a warning
+        updated=_struct_to_dt(item["updated_parsed"]) if "updated_parsed" in item else None,
         summary=_text(item.get("summary")),
         language=language,
     )

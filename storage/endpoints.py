@@ -64,3 +64,21 @@ def record_fetch(session: Session, outcome: FetchOutcome) -> Endpoint:
 
 def list_endpoints(session: Session) -> list[Endpoint]:
     return list(session.exec(select(Endpoint).order_by(Endpoint.source, Endpoint.url)).all())
+
+
+def validators_for_sources(
+    session: Session, sources: Sequence[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """``url -> (etag, last_modified)`` for every feed and sitemap of ``sources``."""
+    if not sources:
+        return {}
+    rows = session.exec(select(Endpoint).where(col(Endpoint.source).in_(list(sources)))).all()
+    return {row.url: (row.etag, row.last_modified) for row in rows}
+
+
+def source_health(session: Session) -> dict[str, list[Endpoint]]:
+    """Every stored endpoint, grouped by source."""
+    grouped: dict[str, list[Endpoint]] = {}
+    for row in list_endpoints(session):
+        grouped.setdefault(row.source, []).append(row)
+    return grouped

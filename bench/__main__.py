@@ -1,0 +1,20 @@
+"""``python -m bench NAME``: run a benchmark (``extraction``)."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import extraction
+
+BENCHMARKS = {"extraction": extraction.main}
+
+
+def main(argv: list[str]) -> int:
+    name = argv[0] if argv else "extraction"
+    if name not in BENCHMARKS:
+        print(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    return BENCHMARKS[name](argv[1:])
+
+
+raise SystemExit(main(sys.argv[1:]))

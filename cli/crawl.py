@@ -1,0 +1,92 @@
+"""CLI: ``shopwatch crawl``, one pass over the configured sources."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.live import Live
+from rich.text import Text
+
+from cli.context import AppContext
+from cli.output import err_console, print_json, print_table
+from crawler.run import CrawlReport, run_crawl
+from crawler.tally import Tally
+
+
+class _Progress:
+    """A one-line live display of the running totals (only on a terminal)."""
+
+    def __init__(self) -> None:
+        self.console = err_console()
+        self.live = Live(Text("starting crawl…"), console=self.console, transient=True,
+                         auto_refresh=False)
+        self.last = 0.0
+        self.started = time.monotonic()
+
+    def __enter__(self) -> _Progress:
+        self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.stop()
+
+    def update(self, tally: Tally) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.1:
+            return
+        self.last = now
+        totals = tally.totals()
+        line = " · ".join(f"{key} {value}" for key, value in totals.items())
+        self.live.update(Text(f"crawling {now - self.started:5.1f}s  {line}"), refresh=True)
+
+
+def print_report(report: CrawlReport) -> None:
+    rows = [dict(source=name, **counts) for name, counts in report.per_source.items()]
+    rows.append(dict(source="total", **report.totals))
+    print_table(rows, ["source", "fetched", "new", "updated", "skipped", "failed"],
+                title=f"crawl run {report.run_id} ({report.status})")
+    if report.errors:
+        console = err_console()
+        console.print(f"{len(report.errors)} problem(s) recorded; the first ones:", markup=False)
+        for error in report.errors[:5]:
+            console.print(f"  [{error['kind']}] {error['url']}: {error['message']}", markup=False)
+        console.print(f"see all with: shopwatch runs --errors {report.run_id}", markup=False)
+
+
+def crawl(
+    ctx: typer.Context,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", "-s", help="Crawl only this source (repeatable).")
+    ] = None,
+    no_enrich: Annotated[
+        bool, typer.Option("--no-enrich", help="Store articles without enriching them.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='Print {"fetched","new","updated","skipped","failed"}.')
+    ] = False,
+) -> None:
+    """Fetch new and changed articles from all (or the named) sources, once.
+
+    Example: shopwatch crawl --source retail-daily --json
+    """
+    app: AppContext = ctx.obj
+    settings = app.settings()
+    store = app.store(settings)
+    log_level = "INFO" if app.verbose else "ERROR"
+    if err_console().is_terminal and not app.verbose:
+        with _Progress() as progress:
+            report = run_crawl(settings, store, source or (), on_progress=progress.update,
+                               log_level=log_level)
+    else:
+        report = run_crawl(settings, store, source or (), log_level=log_level)
+    if as_json:
+        print_json(report.totals)
+    else:
+        print_report(report)
+    store.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(crawl)

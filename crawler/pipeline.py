@@ -1,0 +1,76 @@
+"""Crawler stage: the item pipeline that hands extracted articles and feed state to the store.
+
+Articles are written in batches, one transaction per batch and a savepoint
+per article (all-or-nothing each); endpoint state is written as it comes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from crawler.items import ArticleItem, EndpointItem
+from crawler.tally import Tally
+from shopwatch.errors import StoreError
+from storage.articles import ArticleData, Outcome, upsert_articles
+from storage.endpoints import record_fetch
+from storage.engine import Store
+
+BATCH_SIZE = 50
+BATCH_SECONDS = 1.0
+
+_COUNTED = {Outcome.NEW: "new", Outcome.UPDATED: "updated"}
+
+
+class StorePipeline:
+    def __init__(self, store: Store, tally: Tally) -> None:
+        self.store, self.tally = store, tally
+        self.pending: list[ArticleData] = []
+        self.last_flush = time.monotonic()
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> StorePipeline:
+        spider = crawler.spider  # created before the pipelines; it carries the run's objects
+        return cls(spider.store, spider.tally)
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, ArticleItem):
+            self.pending.append(item.article)
+            if len(self.pending) >= BATCH_SIZE or time.monotonic() - self.last_flush > BATCH_SECONDS:
+                self.flush()
+        elif isinstance(item, EndpointItem):
+            self._record_endpoint(item)
+        return item
+
+    def close_spider(self) -> None:
+        self.flush()
+
+    def _record_endpoint(self, item: EndpointItem) -> None:
+        outcome = item.outcome
+        if item.warning:
+            self.tally.fail(outcome.source, outcome.url, "parse", item.warning, count=False)
+        try:
+            with self.store.write() as session:
+                record_fetch(session, outcome)
+        except StoreError as exc:
+            self.tally.fail(outcome.source, outcome.url, "store", str(exc), count=False)
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        self.last_flush = time.monotonic()
+        if not batch:
+            return
+        try:
+            with self.store.write() as session:
+                results = upsert_articles(session, batch)
+        except StoreError as exc:
+            for article in batch:
+                self.tally.fail(article.source, article.url, "store", str(exc))
+            return
+        for article, result in zip(batch, results, strict=True):
+            if result.outcome is Outcome.FAILED:
+                self.tally.fail(article.source, article.url, "store", result.error or "failed")
+            elif result.outcome is Outcome.UNCHANGED:
+                self.tally.skip(article.source, "unchanged")
+            else:
+                self.tally.add(article.source, _COUNTED[result.outcome])

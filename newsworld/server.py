@@ -1,0 +1,124 @@
+"""The news world's HTTP server: a small threaded server on a free loopback port.
+
+It answers conditional GETs (``ETag``/``If-None-Match``,
+``Last-Modified``/``If-Modified-Since``) with 304, gzips when asked, and logs
+every request so tests can check what was (and was not) fetched.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from email.utils import format_datetime, parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from newsworld.world import Resource, build_site, gzipped
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    method: str
+    path: str
+    status: int
+    headers: dict[str, str]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _WorldHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # the world logs into NewsWorld.requests instead
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._answer(send_body=False)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._answer(send_body=True)
+
+    def _answer(self, send_body: bool) -> None:
+        resource = self.server.world.site.get(self.path)
+        if resource is None:
+            self._send(404, b"not found", "text/plain", send_body)
+        elif self._not_modified(resource):
+            self._send(304, b"", None, False, resource)
+        else:
+            self._send(200, resource.body, resource.content_type, send_body, resource)
+
+    def _not_modified(self, resource: Resource) -> bool:
+        tag = self.headers.get("If-None-Match")
+        if tag is not None:
+            return resource.etag in [t.strip() for t in tag.split(",")]
+        since = self.headers.get("If-Modified-Since")
+        if since:
+            try:
+                return resource.last_modified <= parsedate_to_datetime(since)
+            except (TypeError, ValueError):
+                return False
+        return False
+
+    def _send(
+        self, status: int, body: bytes, content_type: str | None, send_body: bool,
+        resource: Resource | None = None,
+    ) -> None:
+        self.server.world.log(self, status)
+        self.send_response(status)
+        if resource is not None:
+            self.send_header("ETag", resource.etag)
+            self.send_header("Last-Modified", format_datetime(resource.last_modified, usegmt=True))
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        if status != 304 and "gzip" in self.headers.get("Accept-Encoding", "") and len(body) > 512:
+            body = gzipped(body)
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body) if status != 304 else 0))
+        self.end_headers()
+        if send_body and status != 304:
+            self.wfile.write(body)
+
+
+class _WorldHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    world: NewsWorld
+
+
+class NewsWorld:
+    """The running world: ``base_url``, the ``site`` it serves, and the ``requests`` it saw."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = _WorldHTTPServer((host, port), _Handler)
+        self._server.world = self
+        self.host, self.port = self._server.server_address[:2]
+        self.base_url = f"http://{self.host}:{self.port}"
+        self.site = build_site(self.base_url)
+        self.requests: list[LoggedRequest] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def log(self, handler: BaseHTTPRequestHandler, status: int) -> None:
+        entry = LoggedRequest(handler.command, handler.path, status, dict(handler.headers.items()))
+        with self._lock:
+            self.requests.append(entry)
+
+    def requests_since(self, mark: int) -> list[LoggedRequest]:
+        with self._lock:
+            return self.requests[mark:]
+
+    def start(self) -> NewsWorld:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> NewsWorld:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,124 @@
+"""The store on a real SQLite file: upserts, full-text search quoting, filters."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from shopwatch.errors import UsageError
+from storage import ArticleData, ArticleQuery, Outcome, find_articles, open_store, upsert_articles
+from storage.fts import quote_fts_query
+
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def article(n: int, text_: str = "", **extra: object) -> ArticleData:
+    fields = dict(
+        source="wire", url=f"http://news.test/a/{n}", canonical_url=f"http://news.test/a/{n}",
+        title=f"Story {n}", text=text_ or f"Body of story {n} about Temu and Shein.",
+        fetched_at=NOW, published_at=NOW - timedelta(days=n),
+    )
+    fields.update(extra)
+    return ArticleData(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    opened = open_store(f"sqlite:///{tmp_path / 'sw.db'}")
+    yield opened
+    opened.close()
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(store) -> None:
+    with store.read() as session:
+        conn = session.connection()
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_upsert_inserts_then_skips_unchanged_then_updates_changed(store) -> None:
+    with store.write() as session:
+        assert [r.outcome for r in upsert_articles(session, [article(1)])] == [Outcome.NEW]
+    with store.write() as session:
+        assert upsert_articles(session, [article(1)])[0].outcome is Outcome.UNCHANGED
+    changed = article(1, "Body of story 1, corrected: Temu cut prices.")
+    with store.write() as session:
+        assert upsert_articles(session, [changed])[0].outcome is Outcome.UPDATED
+    with store.read() as session:
+        hits = find_articles(session, ArticleQuery())
+    assert len(hits) == 1
+    assert "corrected" in hits[0].text
+
+
+def test_same_article_under_another_url_with_same_canonical_is_one_row(store) -> None:
+    with store.write() as session:
+        upsert_articles(session, [article(1)])
+        again = article(1, url="http://news.test/a/1?page=amp")
+        assert upsert_articles(session, [again])[0].outcome is Outcome.UNCHANGED
+    with store.read() as session:
+        assert len(find_articles(session, ArticleQuery())) == 1
+
+
+def test_one_bad_article_does_not_undo_its_batch(store) -> None:
+    bad = article(2, title=None)
+    with store.write() as session:
+        results = upsert_articles(session, [article(1), bad, article(3)])
+    assert [r.outcome for r in results] == [Outcome.NEW, Outcome.FAILED, Outcome.NEW]
+    with store.read() as session:
+        assert {h.title for h in find_articles(session, ArticleQuery())} == {"Story 1", "Story 3"}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("a-b", '"a-b"'),
+        ('say "hello world"', '"say" "hello world"'),
+        ("NEAR( x", '"NEAR(" "x"'),
+        ('he said "', '"he" "said"'),
+        ("OR AND NOT", '"OR" "AND" "NOT"'),
+        ("***", ""),
+    ],
+)
+def test_quote_fts_query(query: str, expected: str) -> None:
+    assert quote_fts_query(query) == expected
+
+
+def test_search_terms_are_searched_not_parsed(store) -> None:
+    with store.write() as session:
+        upsert_articles(session, [
+            article(1, "Temu's e-commerce push: a NEAR( miss and an x-ray of costs."),
+            article(2, "Shein said prices would rise; OR was the reply."),
+        ])
+    with store.read() as session:
+        for query, title in [("x-ray", "Story 1"), ("NEAR(", "Story 1"), ("OR", "Story 2"),
+                             ('"e-commerce push"', "Story 1"), ('rise"', "Story 2")]:
+            hits = find_articles(session, ArticleQuery(q=query))
+            assert [h.title for h in hits] == [title], query
+        assert find_articles(session, ArticleQuery(q="NOT")) == []
+
+
+def test_search_is_newest_first_and_filters_by_date_source_and_entity(store) -> None:
+    with store.write() as session:
+        upsert_articles(session, [article(n) for n in range(1, 6)])
+        upsert_articles(session, [article(9, source="other")])
+        session.connection().execute(text(
+            "INSERT INTO article_entities (article_id, name, label, count) VALUES (2, 'Temu', 'WATCH', 3)"
+        ))
+    with store.read() as session:
+        titles = [h.title for h in find_articles(session, ArticleQuery(q="temu"))]
+        assert titles == ["Story 1", "Story 2", "Story 3", "Story 4", "Story 5", "Story 9"]
+        recent = find_articles(session, ArticleQuery(since=NOW - timedelta(days=2, hours=1)))
+        assert [h.title for h in recent] == ["Story 1", "Story 2"]
+        older = find_articles(session, ArticleQuery(until=NOW - timedelta(days=4, hours=1)))
+        assert [h.title for h in older] == ["Story 5", "Story 9"]
+        assert [h.title for h in find_articles(session, ArticleQuery(sources=("other",)))] == ["Story 9"]
+        by_entity = find_articles(session, ArticleQuery(entity="temu"))
+        assert [(h.title, h.entities) for h in by_entity] == [("Story 2", ["Temu"])]
+        ranked = find_articles(session, ArticleQuery(q="story 3", order="relevance"))
+        assert ranked[0].title == "Story 3"
+
+
+def test_relevance_without_query_is_a_usage_error(store) -> None:
+    with store.read() as session, pytest.raises(UsageError):
+        find_articles(session, ArticleQuery(order="relevance"))
