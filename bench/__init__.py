@@ -1,1 +1,1 @@
-"""Benchmarks: each prints its figures beside its target and can record them in docs/benchmarks.md."""
+"""Benchmarks: each prints its figures beside its target; ``--record`` writes docs/benchmarks.md."""

@@ -57,15 +57,20 @@ def real_pages(data: Path) -> list[Page]:
     pages = []
     for key, item in sorted(truth.items()):
         raw = gzip.decompress((data / "html" / f"{key}.html.gz").read_bytes())
-        pages.append(Page(raw.decode("utf-8", errors="replace"), item.get("url") or "", item["articleBody"]))
+        pages.append(
+            Page(raw.decode("utf-8", errors="replace"), item.get("url") or "", item["articleBody"])
+        )
     return pages
 
 
 def world_pages() -> list[Page]:
     site = build_site(WORLD_BASE)
     return [
-        Page(site[a["path"]].body.decode("utf-8"), WORLD_BASE + a["path"],
-             "\n".join(a["paragraphs"] + ([a["credit"]] if a.get("credit") else [])))
+        Page(
+            site[a["path"]].body.decode("utf-8"),
+            WORLD_BASE + a["path"],
+            "\n".join(a["paragraphs"] + ([a["credit"]] if a.get("credit") else [])),
+        )
         for a in articles()
     ]
 
@@ -125,22 +130,39 @@ def main(argv: list[str]) -> int:
     results = []
     world, world_texts = measure("news world", world_pages(), args.passes)
     leaks = sum(any(b in t for b in BOILERPLATE) for t in world_texts)
-    results.append(Result(world.name, world.pages, world.score, world.pages_per_second,
-                          f"boilerplate in {leaks} of {world.pages} pages (target 0)"))
+    results.append(
+        Result(
+            world.name,
+            world.pages,
+            world.score,
+            world.pages_per_second,
+            f"boilerplate in {leaks} of {world.pages} pages (target 0)",
+        )
+    )
     holds = True
     if (args.data / "ground-truth.json").exists():
         real, _ = measure("real pages", real_pages(args.data), args.passes)
         holds = real.score.f1 >= TARGET_F1 and real.pages_per_second >= TARGET_PAGES_PER_SECOND
         verdict = "holds" if holds else "MISSED"
-        results.append(Result(real.name, real.pages, real.score, real.pages_per_second,
-                              f"F1 ≥ {TARGET_F1} at ≥ {TARGET_PAGES_PER_SECOND:.0f}/s: {verdict} "
-                              f"(trafilatura published {PUBLISHED_F1})"))
+        results.append(
+            Result(
+                real.name,
+                real.pages,
+                real.score,
+                real.pages_per_second,
+                f"F1 ≥ {TARGET_F1} at ≥ {TARGET_PAGES_PER_SECOND:.0f}/s: {verdict} "
+                f"(trafilatura published {PUBLISHED_F1})",
+            )
+        )
     else:
         print(f"real pages not found at {args.data}; only the news world was measured")
     table = _table(results)
     print(f"extraction benchmark ({pinned}, median of {args.passes} passes)\n\n{table}")
     if args.record:
-        path = record("extraction", f"Extraction path: `crawler.extract.extract_article`, "
-                      f"{pinned}, median of {args.passes} passes.\n\n{table}\n")
+        path = record(
+            "extraction",
+            f"Extraction path: `crawler.extract.extract_article`, "
+            f"{pinned}, median of {args.passes} passes.\n\n{table}\n",
+        )
         print(f"\nrecorded in {path}")
     return 0 if holds and leaks == 0 else 1

@@ -1,4 +1,4 @@
-"""Writing benchmark results into docs/benchmarks.md, one section per benchmark, with the machine."""
+"""Writing results into docs/benchmarks.md: one section per benchmark, with the machine."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from importlib import metadata
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n\nFigures measured by `python -m bench NAME --record`; each section is rewritten by its benchmark.\n"
+HEADER = (
+    "# Benchmarks\n\nFigures measured by `python -m bench NAME --record`; "
+    "each section is rewritten by its benchmark.\n"
+)
 
 
 def machine() -> str:
@@ -25,9 +28,8 @@ def machine() -> str:
             versions.append(f"{package} {metadata.version(package)}")
         except metadata.PackageNotFoundError:
             continue
-    return (
-        f"{os.cpu_count()} cores, {memory}, Python {platform.python_version()}, "
-        + ", ".join(versions)
+    return f"{os.cpu_count()} cores, {memory}, Python {platform.python_version()}, " + ", ".join(
+        versions
     )
 
 

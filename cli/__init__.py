@@ -1,1 +1,1 @@
-"""The command-line interface: one module per command group, each a thin shell over a library call."""
+"""The command-line interface: one module per command group, each a thin shell."""

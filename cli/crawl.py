@@ -20,8 +20,9 @@ class _Progress:
 
     def __init__(self) -> None:
         self.console = err_console()
-        self.live = Live(Text("starting crawl…"), console=self.console, transient=True,
-                         auto_refresh=False)
+        self.live = Live(
+            Text("starting crawl…"), console=self.console, transient=True, auto_refresh=False
+        )
         self.last = 0.0
         self.started = time.monotonic()
 
@@ -45,8 +46,11 @@ class _Progress:
 def print_report(report: CrawlReport) -> None:
     rows = [dict(source=name, **counts) for name, counts in report.per_source.items()]
     rows.append(dict(source="total", **report.totals))
-    print_table(rows, ["source", "fetched", "new", "updated", "skipped", "failed"],
-                title=f"crawl run {report.run_id} ({report.status})")
+    print_table(
+        rows,
+        ["source", "fetched", "new", "updated", "skipped", "failed"],
+        title=f"crawl run {report.run_id} ({report.status})",
+    )
     if report.errors:
         console = err_console()
         console.print(f"{len(report.errors)} problem(s) recorded; the first ones:", markup=False)
@@ -58,7 +62,8 @@ def print_report(report: CrawlReport) -> None:
 def crawl(
     ctx: typer.Context,
     source: Annotated[
-        list[str] | None, typer.Option("--source", "-s", help="Crawl only this source (repeatable).")
+        list[str] | None,
+        typer.Option("--source", "-s", help="Crawl only this source (repeatable)."),
     ] = None,
     no_enrich: Annotated[
         bool, typer.Option("--no-enrich", help="Store articles without enriching them.")
@@ -77,8 +82,9 @@ def crawl(
     log_level = "INFO" if app.verbose else "ERROR"
     if err_console().is_terminal and not app.verbose:
         with _Progress() as progress:
-            report = run_crawl(settings, store, source or (), on_progress=progress.update,
-                               log_level=log_level)
+            report = run_crawl(
+                settings, store, source or (), on_progress=progress.update, log_level=log_level
+            )
     else:
         report = run_crawl(settings, store, source or (), log_level=log_level)
     if as_json:

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from shopwatch.errors import UsageError
 
 
-def parse_when(value: str | None, *, end_of_day: bool = False, option: str = "date") -> datetime | None:
+def parse_when(
+    value: str | None, *, end_of_day: bool = False, option: str = "date"
+) -> datetime | None:
     """``YYYY-MM-DD`` or an ISO 8601 date-time, in UTC unless it says otherwise.
 
     With ``end_of_day`` a bare date means the end of that day (``--until

@@ -38,8 +38,11 @@ def demo(
     ctx: typer.Context,
     directory: Annotated[
         Path | None,
-        typer.Option("--dir", help="Folder for the demo's store and configuration (else a new temp folder).",
-                     file_okay=False),
+        typer.Option(
+            "--dir",
+            help="Folder for the demo's store and configuration (else a new temp folder).",
+            file_okay=False,
+        ),
     ] = None,
 ) -> None:
     """Serve the bundled news world on loopback, crawl it into a fresh store, and show the results.
@@ -69,10 +72,20 @@ def demo(
         newest = find_articles(session, ArticleQuery(limit=10))
         counts = article_counts(session)
     store.close()
-    print_table([{"published": h.published_at, "source": h.source, "lang": h.language,
-                  "author": h.author, "title": h.title} for h in newest],
-                ["published", "source", "lang", "author", "title"],
-                title=f"newest of {sum(counts.values())} stored articles")
+    print_table(
+        [
+            {
+                "published": h.published_at,
+                "source": h.source,
+                "lang": h.language,
+                "author": h.author,
+                "title": h.title,
+            }
+            for h in newest
+        ],
+        ["published", "source", "lang", "author", "title"],
+        title=f"newest of {sum(counts.values())} stored articles",
+    )
     typer.echo(f"\nstore:  {db_path}\nconfig: {config_path.resolve()}")
     typer.echo(f'try:    shopwatch --config {config_path.resolve()} search "Temu"')
 

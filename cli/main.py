@@ -40,7 +40,9 @@ def main(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", "-c", help="Configuration file (else $SHOPWATCH_CONFIG, else ./shopwatch.toml).",
+            "--config",
+            "-c",
+            help="Configuration file (else $SHOPWATCH_CONFIG, else ./shopwatch.toml).",
             dir_okay=False,
         ),
     ] = None,

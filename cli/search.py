@@ -12,8 +12,17 @@ from cli.dates import parse_when
 from cli.output import Format, print_csv, print_json, print_table
 from storage.search import ArticleHit, ArticleQuery, find_articles
 
-JSON_FIELDS = ("id", "url", "title", "source", "author", "published_at", "fetched_at",
-               "language", "entities")
+JSON_FIELDS = (
+    "id",
+    "url",
+    "title",
+    "source",
+    "author",
+    "published_at",
+    "fetched_at",
+    "language",
+    "entities",
+)
 
 
 def hit_record(hit: ArticleHit, *, full: bool) -> dict[str, Any]:
@@ -27,8 +36,12 @@ def hit_record(hit: ArticleHit, *, full: bool) -> dict[str, Any]:
 
 def search(
     ctx: typer.Context,
-    query: Annotated[str | None, typer.Argument(help="Words to find; \"quoted words\" as a phrase.")] = None,
-    entity: Annotated[str | None, typer.Option(help="Only articles mentioning this entity.")] = None,
+    query: Annotated[
+        str | None, typer.Argument(help='Words to find; "quoted words" as a phrase.')
+    ] = None,
+    entity: Annotated[
+        str | None, typer.Option(help="Only articles mentioning this entity.")
+    ] = None,
     source: Annotated[list[str] | None, typer.Option(help="Only this source (repeatable).")] = None,
     since: Annotated[str | None, typer.Option(help="From this date (YYYY-MM-DD, UTC).")] = None,
     until: Annotated[str | None, typer.Option(help="Up to and including this date.")] = None,
@@ -37,7 +50,9 @@ def search(
     offset: Annotated[int, typer.Option(min=0, help="Skip this many (paging).")] = 0,
     rank: Annotated[bool, typer.Option("--rank", help="Order by relevance, not date.")] = False,
     output: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
-    full: Annotated[bool, typer.Option("--full", help="Include the article text (json, csv).")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Include the article text (json, csv).")
+    ] = False,
 ) -> None:
     """Search stored articles, newest first; without QUERY, list them.
 
@@ -48,10 +63,14 @@ def search(
     app: AppContext = ctx.obj
     settings = app.settings()
     query_spec = ArticleQuery(
-        q=query, entity=entity, sources=tuple(source or ()),
+        q=query,
+        entity=entity,
+        sources=tuple(source or ()),
         since=parse_when(since, option="--since"),
         until=parse_when(until, end_of_day=True, option="--until"),
-        language=language, limit=limit, offset=offset,
+        language=language,
+        limit=limit,
+        offset=offset,
         order="relevance" if rank else "newest",
     )
     store = app.store(settings, create=False)

@@ -11,13 +11,18 @@ from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 from crawler.netguard import RefusedAddress
 
 _NETWORK = (
-    error.DNSLookupError, error.ConnectError, error.ConnectionLost, error.TimeoutError,
-    ResponseFailed, ResponseNeverReceived, defer.TimeoutError,
+    error.DNSLookupError,
+    error.ConnectError,
+    error.ConnectionLost,
+    error.TimeoutError,
+    ResponseFailed,
+    ResponseNeverReceived,
+    defer.TimeoutError,
 )
 
 
 def classify_failure(failure: Failure) -> tuple[str, str]:
-    """``(kind, message)`` for a failed request: refused, robots, too-large, http, timeout, network."""
+    """``(kind, message)`` of a failed request (refused, robots, too-large, http, timeout…)."""
     exc = failure.value
     text = str(exc) or type(exc).__name__
     if isinstance(exc, RefusedAddress):

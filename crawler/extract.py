@@ -142,7 +142,9 @@ def _date_only(value: str | None) -> datetime | None:
         return None
 
 
-def _published(page: datetime | None, day: datetime | None, hint: datetime | None) -> datetime | None:
+def _published(
+    page: datetime | None, day: datetime | None, hint: datetime | None
+) -> datetime | None:
     """Page metadata first; a feed time refines a page that gives only the day."""
     if page:
         return page
@@ -154,7 +156,7 @@ def _published(page: datetime | None, day: datetime | None, hint: datetime | Non
 def extract_article(
     html: str | bytes, url: str, hints: Hints | None = None, *, min_text_chars: int = 200
 ) -> ExtractedPage:
-    """Extract the article on the page at ``url``; raise :class:`NotAnArticle` when there is none."""
+    """Extract the article at ``url``; raise :class:`NotAnArticle` when there is none."""
     hints = hints or Hints()
     tree = load_html(html)
     if tree is None:
@@ -162,7 +164,7 @@ def extract_article(
     ld = _json_ld_objects(tree)
     page_published, declared = _page_published(tree, ld), _declared_language(tree, ld)
     canonical = _canonical(tree, url)
-    doc = trafilatura.bare_extraction(tree, url=url, **EXTRACT_OPTIONS)
+    doc: Any = trafilatura.bare_extraction(tree, url=url, **EXTRACT_OPTIONS)
     text = (getattr(doc, "text", None) or "").strip()
     if len(text) < max(min_text_chars, 1):
         raise NotAnArticle(f"no article text ({len(text)} characters extracted)")
@@ -173,7 +175,9 @@ def extract_article(
         title=title or text[:80],
         text=text,
         author=getattr(doc, "author", None) or hints.author,
-        published_at=_published(page_published, _date_only(doc.date), hints.published),
+        published_at=_published(
+            page_published, _date_only(getattr(doc, "date", None)), hints.published
+        ),
         language=detect_language(text, declared or hints.language),
         description=getattr(doc, "description", None) or hints.summary,
         sitename=getattr(doc, "sitename", None),

@@ -1,4 +1,4 @@
-"""Crawler stage: parsing feed bytes into entries (RSS 0.9x/1.0/2.0 and Atom via feedparser; JSON Feed).
+"""Crawler stage: feed bytes into entries (RSS 0.9x/1.0/2.0, Atom via feedparser; JSON Feed).
 
 Pure: bytes in, entries out. Feedparser is only ever given bytes (given a
 string it may open files or URLs) and the feed's own URL as the base for

@@ -1,4 +1,4 @@
-"""Crawler stage: the network guard. Only public addresses and the configured private ranges are fetched.
+"""Crawler stage: the network guard; only public addresses and allowed private ranges are fetched.
 
 Checked twice: on every request's URL (scheme and literal IP addresses, also
 after redirects) by :class:`NetworkGuardMiddleware`, and on every resolved
@@ -42,7 +42,9 @@ class NetworkPolicy:
             return None
         if ip.is_global and not ip.is_multicast:
             return None
-        return f"address {ip} is private, loopback, link-local or reserved and not in allowed_networks"
+        return (
+            f"address {ip} is private, loopback, link-local or reserved and not in allowed_networks"
+        )
 
     def refusal_for_url(self, url: str) -> str | None:
         """Why ``url`` may not be fetched judging by its text alone (scheme, literal IP)."""
@@ -64,7 +66,7 @@ def _policy_from_settings(settings: Any) -> NetworkPolicy:
 
 
 class NetworkGuardMiddleware:
-    """Downloader middleware refusing forbidden schemes and literal addresses (redirects included)."""
+    """Downloader middleware refusing bad schemes and literal addresses (redirects included)."""
 
     def __init__(self, policy: NetworkPolicy) -> None:
         self.policy = policy
@@ -90,7 +92,7 @@ class GuardedResolver(CachingThreadedResolver):
         resolver.policy = _policy_from_settings(crawler.settings)
         return resolver
 
-    def getHostByName(self, name: str, timeout: Any = ()) -> defer.Deferred[str]:  # noqa: N802
+    def getHostByName(self, name: str, timeout: Any = ()) -> defer.Deferred[str]:
         return super().getHostByName(name, timeout).addCallback(self._check, name)
 
     def _check(self, address: str, name: str) -> str:

@@ -36,7 +36,10 @@ class StorePipeline:
     def process_item(self, item: Any) -> Any:
         if isinstance(item, ArticleItem):
             self.pending.append(item.article)
-            if len(self.pending) >= BATCH_SIZE or time.monotonic() - self.last_flush > BATCH_SECONDS:
+            if (
+                len(self.pending) >= BATCH_SIZE
+                or time.monotonic() - self.last_flush > BATCH_SECONDS
+            ):
                 self.flush()
         elif isinstance(item, EndpointItem):
             self._record_endpoint(item)

@@ -99,9 +99,12 @@ def _plan(settings: Settings, store: Store, sources: list[Source]) -> CrawlPlan:
             return fetched_times(session, urls)
 
     return CrawlPlan(
-        sources=sources, validators=validators, known=known,
+        sources=sources,
+        validators=validators,
+        known=known,
         min_text_chars=settings.crawl.min_text_chars,
-        listing_pages=settings.crawl.listing_pages, max_bytes=settings.crawl.max_page_bytes,
+        listing_pages=settings.crawl.listing_pages,
+        max_bytes=settings.crawl.max_page_bytes,
     )
 
 
@@ -144,5 +147,6 @@ def run_crawl(
     with store.write() as session:
         finish_run(session, run_id, per_source, status)
         record_errors(session, run_id, tally.errors)
-    return CrawlReport(run_id, status, tally.totals(), per_source, tally.errors, started,
-                       datetime.now(UTC))
+    return CrawlReport(
+        run_id, status, tally.totals(), per_source, tally.errors, started, datetime.now(UTC)
+    )

@@ -60,12 +60,21 @@ class Candidate:
     hints: dict[str, Any] = field(default_factory=dict)
 
 
+def request_url(response: Response) -> str:
+    """The URL as requested (before redirects): the key of the run's hints."""
+    redirects = response.meta.get("redirect_urls")
+    return (
+        str(redirects[0])
+        if redirects
+        else (response.request.url if response.request else response.url)
+    )
+
+
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _hints(meta: dict[str, Any]) -> Hints:
-    raw = meta.get("hints") or {}
+def _hints(raw: dict[str, Any]) -> Hints:
     published = raw.get("published")
     return Hints(
         title=raw.get("title"),
@@ -83,6 +92,9 @@ class NewsSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.plan, self.tally, self.store = plan, tally, store
         self.patterns = {s.name: compile_patterns(s.follow) for s in plan.sources}
+        # What feeds and sitemaps said about each URL requested in this run, merged, so a
+        # URL found twice (feed and listing) gets the richer hints whichever request won.
+        self.hints: dict[str, dict[str, Any]] = {}
 
     async def start(self) -> AsyncIterator[Request]:
         for source in self.plan.sources:
@@ -104,14 +116,21 @@ class NewsSpider(scrapy.Spider):
             headers["If-Modified-Since"] = modified
         callback = self.parse_feed if kind == "feed" else self.parse_sitemap
         return Request(
-            url, callback=callback, errback=self.on_error, headers=headers, dont_filter=True,
-            priority=20, meta={"source": source, "kind": kind,
-                               "handle_httpstatus_list": ENDPOINT_STATUSES},
+            url,
+            callback=callback,
+            errback=self.on_error,
+            headers=headers,
+            dont_filter=True,
+            priority=20,
+            meta={"source": source, "kind": kind, "handle_httpstatus_list": ENDPOINT_STATUSES},
         )
 
     def _listing_request(self, url: str, source: str, page: int) -> Request:
         return Request(
-            url, callback=self.parse_listing, errback=self.on_error, priority=10,
+            url,
+            callback=self.parse_listing,
+            errback=self.on_error,
+            priority=10,
             meta={"source": source, "kind": "listing", "page": page},
         )
 
@@ -119,14 +138,19 @@ class NewsSpider(scrapy.Spider):
         unique = {canonicalize(c.url): c for c in candidates}
         known = self.plan.known(list(unique))
         for url, candidate in unique.items():
+            merged = self.hints.setdefault(url, {})
+            for key, value in candidate.hints.items():
+                if value is not None and merged.get(key) is None:
+                    merged[key] = value
             stored = known.get(url)
             if stored is not None and (candidate.changed is None or candidate.changed <= stored):
                 self.tally.skip(source, "already stored")
                 continue
             yield Request(
-                url, callback=self.parse_article, errback=self.on_error,
-                meta={"source": source, "kind": "article", "via": candidate.via,
-                      "hints": candidate.hints},
+                url,
+                callback=self.parse_article,
+                errback=self.on_error,
+                meta={"source": source, "kind": "article", "via": candidate.via},
             )
 
     # --- endpoints ------------------------------------------------------------------
@@ -138,8 +162,12 @@ class NewsSpider(scrapy.Spider):
         etag, modified = headers.get("ETag"), headers.get("Last-Modified")
         return FetchOutcome(
             url=response.request.url if response.request else response.url,
-            source=response.meta["source"], kind=response.meta["kind"], at=datetime.now(UTC),
-            status=response.status, error=error, entries=entries,
+            source=response.meta["source"],
+            kind=response.meta["kind"],
+            at=datetime.now(UTC),
+            status=response.status,
+            error=error,
+            entries=entries,
             etag=etag.decode("latin-1") if etag else None,
             last_modified=modified.decode("latin-1") if modified else None,
         )
@@ -161,15 +189,25 @@ class NewsSpider(scrapy.Spider):
             yield from self._endpoint_status(response)
             return
         source = response.meta["source"]
-        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
         parsed = parse_feed(response.body, response.url, content_type)
         self.tally.add(source, "feeds fetched")
-        yield EndpointItem(self._endpoint_outcome(response, entries=len(parsed.entries)),
-                           warning=parsed.warning)
+        yield EndpointItem(
+            self._endpoint_outcome(response, entries=len(parsed.entries)), warning=parsed.warning
+        )
         candidates = [
-            Candidate(e.url, "feed", e.updated or e.published, {
-                "title": e.title, "author": e.author, "published": _iso(e.published),
-                "language": e.language, "summary": e.summary})
+            Candidate(
+                e.url,
+                "feed",
+                e.updated or e.published,
+                {
+                    "title": e.title,
+                    "author": e.author,
+                    "published": _iso(e.published),
+                    "language": e.language,
+                    "summary": e.summary,
+                },
+            )
             for e in parsed.entries
         ]
         yield from self._article_requests(source, candidates)
@@ -184,15 +222,20 @@ class NewsSpider(scrapy.Spider):
             body = gunzip(body, max_size=self.plan.max_bytes)
         parsed = parse_sitemap(body, response.url)
         self.tally.add(source, "sitemaps fetched")
-        yield EndpointItem(self._endpoint_outcome(response, entries=len(parsed.entries)),
-                           warning=parsed.warning)
+        yield EndpointItem(
+            self._endpoint_outcome(response, entries=len(parsed.entries)), warning=parsed.warning
+        )
         if parsed.kind == "sitemapindex":
             for entry in parsed.entries:
                 yield self._endpoint_request(entry.url, source, "sitemap")
             return
         candidates = [
-            Candidate(e.url, "sitemap", e.lastmod or e.published, {
-                "title": e.title, "published": _iso(e.published), "language": e.language})
+            Candidate(
+                e.url,
+                "sitemap",
+                e.lastmod or e.published,
+                {"title": e.title, "published": _iso(e.published), "language": e.language},
+            )
             for e in parsed.entries
         ]
         yield from self._article_requests(source, candidates)
@@ -213,7 +256,7 @@ class NewsSpider(scrapy.Spider):
 
     @staticmethod
     def _is_html(response: Response) -> bool:
-        content_type = response.headers.get("Content-Type", b"").decode("latin-1").lower()
+        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1").lower()
         return not content_type or content_type.split(";")[0].strip() in HTML_TYPES
 
     def parse_article(self, response: Response) -> Iterable[Any]:
@@ -224,7 +267,9 @@ class NewsSpider(scrapy.Spider):
             return
         try:
             page = extract_article(
-                response.text, response.url, _hints(response.meta),
+                response.text,
+                response.url,
+                _hints(self.hints.get(request_url(response), {})),
                 min_text_chars=self.plan.min_text_chars,
             )
         except NotAnArticle:
@@ -233,13 +278,22 @@ class NewsSpider(scrapy.Spider):
         except (ExtractError, ValueError, TypeError, re.error) as exc:
             self.tally.fail(source, response.url, "extract", f"{type(exc).__name__}: {exc}")
             return
-        yield ArticleItem(ArticleData(
-            source=source, url=canonicalize(response.url), canonical_url=page.canonical_url,
-            title=page.title, text=page.text, fetched_at=datetime.now(UTC), author=page.author,
-            published_at=page.published_at, language=page.language,
-            description=page.description, sitename=page.sitename,
-            discovered_via=response.meta.get("via", "page"),
-        ))
+        yield ArticleItem(
+            ArticleData(
+                source=source,
+                url=canonicalize(response.url),
+                canonical_url=page.canonical_url,
+                title=page.title,
+                text=page.text,
+                fetched_at=datetime.now(UTC),
+                author=page.author,
+                published_at=page.published_at,
+                language=page.language,
+                description=page.description,
+                sitename=page.sitename,
+                discovered_via=response.meta.get("via", "page"),
+            )
+        )
 
     # --- failures -----------------------------------------------------------------------
 
@@ -253,9 +307,15 @@ class NewsSpider(scrapy.Spider):
         if kind in ("feed", "sitemap"):
             self.tally.add(source, f"{kind}s failed")
             self.tally.fail(source, request.url, error_kind, message, count=False)
-            yield EndpointItem(FetchOutcome(
-                url=request.url, source=source, kind=kind, at=datetime.now(UTC),
-                status=getattr(getattr(failure.value, "response", None), "status", None),
-                error=message))
+            yield EndpointItem(
+                FetchOutcome(
+                    url=request.url,
+                    source=source,
+                    kind=kind,
+                    at=datetime.now(UTC),
+                    status=getattr(getattr(failure.value, "response", None), "status", None),
+                    error=message,
+                )
+            )
             return
         self.tally.fail(source, request.url, error_kind, message)

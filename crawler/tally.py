@@ -38,8 +38,13 @@ class Tally:
     def fail(self, source: str, url: str, kind: str, message: str, *, count: bool = True) -> None:
         if len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(
-                {"source": source, "url": url, "kind": kind, "message": message,
-                 "at": datetime.now(UTC)}
+                {
+                    "source": source,
+                    "url": url,
+                    "kind": kind,
+                    "message": message,
+                    "at": datetime.now(UTC),
+                }
             )
         else:
             self.errors_dropped += 1

@@ -24,7 +24,7 @@ PUBLISHER_NAMES = {
 COOKIE_BANNER = (
     '<div class="cookie-banner" id="cookies"><p>We use cookies to improve your experience '
     "and to show you personalised advertising. By continuing to browse you accept our "
-    'cookie policy.</p><button>Accept all cookies</button><button>Manage settings</button></div>'
+    "cookie policy.</p><button>Accept all cookies</button><button>Manage settings</button></div>"
 )
 NEWSLETTER = (
     '<aside class="newsletter"><h3>Get the morning briefing</h3><p>Sign up for our free '
@@ -126,9 +126,9 @@ def article_page(article: dict[str, Any], base: str, related: list[dict[str, Any
         )
     return (
         f'<!DOCTYPE html><html lang="{article["lang"]}"><head><meta charset="utf-8">{head}'
-        f'</head><body>{COOKIE_BANNER}{_nav(publisher, base)}<main><article>'
+        f"</head><body>{COOKIE_BANNER}{_nav(publisher, base)}<main><article>"
         f'<h1>{escape(article["title"])}</h1><p class="standfirst">{escape(article["summary"])}'
-        f"</p>{byline}<div class=\"article-body\">{_body(article)}</div></article>"
+        f'</p>{byline}<div class="article-body">{_body(article)}</div></article>'
         f"{NEWSLETTER}{_related(related, base)}{COMMENTS}</main>{FOOTER}</body></html>"
     )
 
@@ -139,7 +139,7 @@ def listing_page(
     """A "latest stories" page with teasers and a ``rel="next"`` link to the next page."""
     teasers = "".join(
         f'<div class="teaser"><h2><a href="{base}{escape(item["path"])}">'
-        f'{escape(item["title"])}</a></h2><p>{escape(item.get("summary", ""))}</p></div>'
+        f"{escape(item['title'])}</a></h2><p>{escape(item.get('summary', ''))}</p></div>"
         for item in items
     )
     nav = f'<a rel="next" href="{base}{next_path}">Older stories</a>' if next_path else ""

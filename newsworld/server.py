@@ -29,13 +29,13 @@ class _Handler(BaseHTTPRequestHandler):
     server: _WorldHTTPServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # the world logs into NewsWorld.requests instead
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._answer(send_body=False)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._answer(send_body=True)
 
     def _answer(self, send_body: bool) -> None:
@@ -60,7 +60,11 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     def _send(
-        self, status: int, body: bytes, content_type: str | None, send_body: bool,
+        self,
+        status: int,
+        body: bytes,
+        content_type: str | None,
+        send_body: bool,
         resource: Resource | None = None,
     ) -> None:
         self.server.world.log(self, status)
@@ -90,7 +94,8 @@ class NewsWorld:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = _WorldHTTPServer((host, port), _Handler)
         self._server.world = self
-        self.host, self.port = self._server.server_address[:2]
+        host, self.port = self._server.server_address[:2]
+        self.host = host if isinstance(host, str) else bytes(host).decode()
         self.base_url = f"http://{self.host}:{self.port}"
         self.site = build_site(self.base_url)
         self.requests: list[LoggedRequest] = []

@@ -110,7 +110,7 @@ def _rss(items: list[dict[str, Any]], base: str) -> str:
 def _atom(items: list[dict[str, Any]], base: str) -> str:
     updated = max(_when(a) for a in items).isoformat()
     entries = "".join(
-        f"<entry><title>{_xml(a['title'])}</title><link rel=\"alternate\" href=\"{a['path']}\"/>"
+        f'<entry><title>{_xml(a["title"])}</title><link rel="alternate" href="{a["path"]}"/>'
         f"<id>tag:market-wire,2026:{a['slug']}</id><published>{_when(a).isoformat()}</published>"
         f"<updated>{_when(a).isoformat()}</updated><author><name>{_xml(a['author'])}</name>"
         f"</author><summary>{_xml(a['summary'])}</summary></entry>"
@@ -124,17 +124,25 @@ def _atom(items: list[dict[str, Any]], base: str) -> str:
 
 
 def _json_feed(items: list[dict[str, Any]], base: str) -> str:
-    return json.dumps({
-        "version": "https://jsonfeed.org/version/1.1",
-        "title": "Shop Signal",
-        "home_page_url": f"{base}/shop-signal/",
-        "items": [
-            {"id": a["slug"], "url": base + a["path"], "title": a["title"],
-             "summary": a["summary"], "date_published": a["published"],
-             "authors": [{"name": a["author"]}], "language": a["lang"]}
-            for a in items
-        ],
-    })
+    return json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "Shop Signal",
+            "home_page_url": f"{base}/shop-signal/",
+            "items": [
+                {
+                    "id": a["slug"],
+                    "url": base + a["path"],
+                    "title": a["title"],
+                    "summary": a["summary"],
+                    "date_published": a["published"],
+                    "authors": [{"name": a["author"]}],
+                    "language": a["lang"],
+                }
+                for a in items
+            ],
+        }
+    )
 
 
 def _news_sitemap(items: list[dict[str, Any]], base: str) -> str:
@@ -223,12 +231,18 @@ def build_site(base: str) -> dict[str, Resource]:
     put("/market-wire/sitemap-index.xml", _sitemap_index(latest, base), "application/xml")
 
     signal = _publisher_items(everything, "shop-signal")
-    put("/shop-signal/feed.json", _json_feed(signal[:JSON_FEED_SIZE], base), "application/feed+json")
+    put(
+        "/shop-signal/feed.json", _json_feed(signal[:JSON_FEED_SIZE], base), "application/feed+json"
+    )
     _put_listing(put, _listing_items(signal), base)
-    site[PDF_PATH] = Resource(b"%PDF-1.4\n% shopwatch test document\n%%EOF\n", "application/pdf",
-                              newest)
-    put(DISALLOWED_PATH, "<html><body><p>This page must never be fetched.</p></body></html>",
-        "text/html; charset=utf-8")
+    site[PDF_PATH] = Resource(
+        b"%PDF-1.4\n% shopwatch test document\n%%EOF\n", "application/pdf", newest
+    )
+    put(
+        DISALLOWED_PATH,
+        "<html><body><p>This page must never be fetched.</p></body></html>",
+        "text/html; charset=utf-8",
+    )
     return site
 
 
@@ -237,8 +251,11 @@ def _put_listing(put: Any, listed: list[dict[str, Any]], base: str) -> None:
     for number, items in enumerate(pages, start=1):
         path = "/shop-signal/latest/" if number == 1 else f"/shop-signal/latest/?page={number}"
         following = f"/shop-signal/latest/?page={number + 1}" if number < len(pages) else None
-        put(path, listing_page("shop-signal", base, items, number, following),
-            "text/html; charset=utf-8")
+        put(
+            path,
+            listing_page("shop-signal", base, items, number, following),
+            "text/html; charset=utf-8",
+        )
 
 
 def reachable_articles() -> list[dict[str, Any]]:
@@ -285,4 +302,3 @@ __all__ = [
     "reachable_articles",
     "sources_toml",
 ]
-

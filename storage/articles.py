@@ -75,9 +75,7 @@ def as_utc(moment: datetime | None) -> datetime | None:
 
 
 def _find_existing(session: Session, data: ArticleData) -> Article | None:
-    found = session.exec(
-        select(Article).where(Article.canonical_url == data.canonical_url)
-    ).first()
+    found = session.exec(select(Article).where(Article.canonical_url == data.canonical_url)).first()
     if found is None and data.url != data.canonical_url:
         found = session.exec(select(Article).where(Article.url == data.url)).first()
     return found

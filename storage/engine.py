@@ -45,6 +45,8 @@ class Store:
     def __init__(self, url: str, busy_timeout: float = 30.0) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.engine: Engine
+        self._writer: Engine
         if self.is_sqlite:
             _ensure_sqlite_folder(url)
             self.engine = create_engine(

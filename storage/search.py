@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import bindparam, text
-from sqlmodel.sql.sqltypes import UTCDateTime
 from sqlmodel import Session
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from shopwatch.errors import UsageError
 from storage.articles import as_utc
@@ -87,10 +87,7 @@ def _sql(query: ArticleQuery, params: dict[str, Any]) -> str:
         select = f"SELECT {_COLUMNS}, NULL AS snippet FROM articles a"
         order = "a.sort_at DESC, a.id DESC"
     else:
-        match = quote_fts_query(query.q)
-        if not match:
-            raise UsageError(f"nothing searchable in the query {query.q!r}")
-        params["match"] = match
+        params["match"] = quote_fts_query(query.q)
         select = (
             f"SELECT {_COLUMNS}, snippet(articles_fts, 1, '[', ']', ' … ', 12) AS snippet "
             "FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
@@ -110,6 +107,8 @@ def find_articles(session: Session, query: ArticleQuery) -> list[ArticleHit]:
     """Articles matching ``query``: full-text when ``query.q`` is given, else all, newest first."""
     if query.limit < 1:
         raise UsageError("limit must be at least 1")
+    if query.q is not None and query.q.strip() and not quote_fts_query(query.q):
+        return []  # only punctuation: no word can match
     params: dict[str, Any] = {}
     statement = text(_sql(query, params))
     binds = [bindparam(name, type_=UTCDateTime()) for name in ("since", "until") if name in params]

@@ -34,9 +34,11 @@ def test_atom_relative_links_are_resolved_against_the_feed_url() -> None:
 
 
 def test_json_feed_with_wrong_types_keeps_the_usable_items() -> None:
-    body = (b'{"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": ['
-            b'{"url": "/a/ok", "title": "Ok", "date_published": "2026-11-03T09:00:00Z"},'
-            b'{"url": 42}, "junk", {"title": "no url"}]}')
+    body = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": ['
+        b'{"url": "/a/ok", "title": "Ok", "date_published": "2026-11-03T09:00:00Z"},'
+        b'{"url": 42}, "junk", {"title": "no url"}]}'
+    )
     parsed = parse_feed(body, f"{BASE}/feed.json", "application/feed+json")
     assert [e.url for e in parsed.entries] == ["http://news.test/a/ok"]
     assert parsed.warning and "3" in parsed.warning
@@ -60,25 +62,31 @@ def test_empty_feed_body() -> None:
 
 
 def test_news_sitemap_and_index() -> None:
-    urlset = (b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
-              b'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"><url>'
-              b"<loc>http://news.test/a/1</loc><news:news><news:publication_date>2026-11-01T10:00:00Z"
-              b"</news:publication_date><news:title>T1</news:title></news:news></url></urlset>")
+    urlset = (
+        b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        b'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9"><url>'
+        b"<loc>http://news.test/a/1</loc><news:news><news:publication_date>2026-11-01T10:00:00Z"
+        b"</news:publication_date><news:title>T1</news:title></news:news></url></urlset>"
+    )
     parsed = parse_sitemap(urlset, f"{BASE}/news-sitemap.xml")
     assert parsed.kind == "urlset"
     assert parsed.entries[0].title == "T1"
     assert parsed.entries[0].published == datetime(2026, 11, 1, 10, tzinfo=UTC)
-    index = (b'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap>'
-             b"<loc>http://news.test/s1.xml</loc><lastmod>2026-11-02</lastmod></sitemap></sitemapindex>")
+    index = (
+        b'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap>'
+        b"<loc>http://news.test/s1.xml</loc><lastmod>2026-11-02</lastmod></sitemap></sitemapindex>"
+    )
     parsed = parse_sitemap(index, f"{BASE}/index.xml")
     assert parsed.kind == "sitemapindex"
     assert [e.url for e in parsed.entries] == ["http://news.test/s1.xml"]
 
 
 def test_sitemap_entities_are_not_resolved() -> None:
-    xxe = (b'<?xml version="1.0"?><!DOCTYPE u [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-           b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url>'
-           b"<loc>http://news.test/a/&x;</loc></url></urlset>")
+    xxe = (
+        b'<?xml version="1.0"?><!DOCTYPE u [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url>'
+        b"<loc>http://news.test/a/&x;</loc></url></urlset>"
+    )
     parsed = parse_sitemap(xxe, f"{BASE}/s.xml")
     assert all("root:" not in e.url for e in parsed.entries)
 

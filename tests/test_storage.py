@@ -15,9 +15,13 @@ NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 def article(n: int, text_: str = "", **extra: object) -> ArticleData:
     fields = dict(
-        source="wire", url=f"http://news.test/a/{n}", canonical_url=f"http://news.test/a/{n}",
-        title=f"Story {n}", text=text_ or f"Body of story {n} about Temu and Shein.",
-        fetched_at=NOW, published_at=NOW - timedelta(days=n),
+        source="wire",
+        url=f"http://news.test/a/{n}",
+        canonical_url=f"http://news.test/a/{n}",
+        title=f"Story {n}",
+        text=text_ or f"Body of story {n} about Temu and Shein.",
+        fetched_at=NOW,
+        published_at=NOW - timedelta(days=n),
     )
     fields.update(extra)
     return ArticleData(**fields)  # type: ignore[arg-type]
@@ -86,25 +90,37 @@ def test_quote_fts_query(query: str, expected: str) -> None:
 
 def test_search_terms_are_searched_not_parsed(store) -> None:
     with store.write() as session:
-        upsert_articles(session, [
-            article(1, "Temu's e-commerce push: a NEAR( miss and an x-ray of costs."),
-            article(2, "Shein said prices would rise; OR was the reply."),
-        ])
+        upsert_articles(
+            session,
+            [
+                article(1, "Temu's e-commerce push: a NEAR( miss and an x-ray of costs."),
+                article(2, "Shein said prices would rise; OR was the reply."),
+            ],
+        )
     with store.read() as session:
-        for query, title in [("x-ray", "Story 1"), ("NEAR(", "Story 1"), ("OR", "Story 2"),
-                             ('"e-commerce push"', "Story 1"), ('rise"', "Story 2")]:
+        for query, title in [
+            ("x-ray", "Story 1"),
+            ("NEAR(", "Story 1"),
+            ("OR", "Story 2"),
+            ('"e-commerce push"', "Story 1"),
+            ('rise"', "Story 2"),
+        ]:
             hits = find_articles(session, ArticleQuery(q=query))
             assert [h.title for h in hits] == [title], query
         assert find_articles(session, ArticleQuery(q="NOT")) == []
+        assert find_articles(session, ArticleQuery(q='" * ')) == []
 
 
 def test_search_is_newest_first_and_filters_by_date_source_and_entity(store) -> None:
     with store.write() as session:
         upsert_articles(session, [article(n) for n in range(1, 6)])
         upsert_articles(session, [article(9, source="other")])
-        session.connection().execute(text(
-            "INSERT INTO article_entities (article_id, name, label, count) VALUES (2, 'Temu', 'WATCH', 3)"
-        ))
+        session.connection().execute(
+            text(
+                "INSERT INTO article_entities (article_id, name, label, count) "
+                "VALUES (2, 'Temu', 'WATCH', 3)"
+            )
+        )
     with store.read() as session:
         titles = [h.title for h in find_articles(session, ArticleQuery(q="temu"))]
         assert titles == ["Story 1", "Story 2", "Story 3", "Story 4", "Story 5", "Story 9"]
@@ -112,7 +128,9 @@ def test_search_is_newest_first_and_filters_by_date_source_and_entity(store) -> 
         assert [h.title for h in recent] == ["Story 1", "Story 2"]
         older = find_articles(session, ArticleQuery(until=NOW - timedelta(days=4, hours=1)))
         assert [h.title for h in older] == ["Story 5", "Story 9"]
-        assert [h.title for h in find_articles(session, ArticleQuery(sources=("other",)))] == ["Story 9"]
+        assert [h.title for h in find_articles(session, ArticleQuery(sources=("other",)))] == [
+            "Story 9"
+        ]
         by_entity = find_articles(session, ArticleQuery(entity="temu"))
         assert [(h.title, h.entities) for h in by_entity] == [("Story 2", ["Temu"])]
         ranked = find_articles(session, ArticleQuery(q="story 3", order="relevance"))

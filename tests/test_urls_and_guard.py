@@ -9,7 +9,10 @@ from crawler.urls import canonicalize
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("HTTP://Example.COM:80/a/b?utm_source=rss&id=3&fbclid=9#frag", "http://example.com/a/b?id=3"),
+        (
+            "HTTP://Example.COM:80/a/b?utm_source=rss&id=3&fbclid=9#frag",
+            "http://example.com/a/b?id=3",
+        ),
         ("https://example.com:443/x?utm_medium=feed&utm_campaign=c", "https://example.com/x"),
         ("https://example.com", "https://example.com/"),
         ("http://example.com:8080/p?b=2&a=1", "http://example.com:8080/p?b=2&a=1"),

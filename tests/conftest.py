@@ -1,0 +1,101 @@
+"""Shared fixtures: the news world on loopback, configuration files, and the CLI run for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from newsworld import NewsWorld, sources_toml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+def run_cli(
+    *args: str,
+    config: Path | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 240,
+) -> CliResult:
+    """Run ``shopwatch ARGS`` in a child process, as a user would."""
+    full_env = {k: v for k, v in os.environ.items() if k != "SHOPWATCH_CONFIG"}
+    full_env["COLUMNS"] = "200"
+    full_env.update(env or {})
+    command = [sys.executable, "-m", "shopwatch"]
+    if config is not None:
+        command += ["--config", str(config)]
+    proc = subprocess.run(
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=cwd or REPO,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def world_config(world: NewsWorld, folder: Path, extra: str = "") -> Path:
+    """A configuration file crawling ``world`` into a store in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "shopwatch.toml"
+    path.write_text(
+        f'[store]\nurl = "sqlite:///{folder / "shopwatch.db"}"\n\n'
+        '[crawl]\nuser_agent = "shopwatch-test/0.1"\nallowed_networks = ["127.0.0.1/32"]\n'
+        f"{extra}\n{sources_toml(world.base_url)}",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def world() -> Iterator[NewsWorld]:
+    with NewsWorld() as running:
+        yield running
+
+
+@dataclass
+class CrawledWorld:
+    """The world crawled twice into one store, with what each crawl requested."""
+
+    world: NewsWorld
+    config: Path
+    first: CliResult
+    second: CliResult
+    first_requests: list[Any]
+    second_requests: list[Any]
+
+
+@pytest.fixture(scope="session")
+def crawled(world: NewsWorld, tmp_path_factory: pytest.TempPathFactory) -> CrawledWorld:
+    config = world_config(world, tmp_path_factory.mktemp("crawled"))
+    mark = len(world.requests)
+    first = run_cli("crawl", "--json", config=config)
+    middle = len(world.requests)
+    second = run_cli("crawl", "--json", config=config)
+    return CrawledWorld(
+        world,
+        config,
+        first,
+        second,
+        world.requests_since(mark)[: middle - mark],
+        world.requests_since(middle),
+    )
