@@ -94,8 +94,8 @@ class NewsWorld:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = _WorldHTTPServer((host, port), _Handler)
         self._server.world = self
-        host, self.port = self._server.server_address[:2]
-        self.host = host if isinstance(host, str) else bytes(host).decode()
+        bound, self.port = self._server.server_address[:2]
+        self.host = bound if isinstance(bound, str) else bytes(bound).decode()
         self.base_url = f"http://{self.host}:{self.port}"
         self.site = build_site(self.base_url)
         self.requests: list[LoggedRequest] = []
