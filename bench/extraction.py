@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import trafilatura
+
 from bench.record import record
 from bench.scoring import Score, average, score_document
 from crawler.extract import NotAnArticle, extract_article
@@ -82,16 +84,23 @@ def extract_text(page: Page) -> str:
         return ""
 
 
+def baseline_text(page: Page) -> str:
+    """Plain trafilatura, fast mode, body text only: the reference run alongside ours."""
+    return trafilatura.extract(page.html, url=page.url or None, fast=True) or ""
+
+
 def timed_pass(pages: list[Page], extract: Callable[[Page], str]) -> tuple[float, list[str]]:
     start = time.perf_counter()
     texts = [extract(page) for page in pages]
     return time.perf_counter() - start, texts
 
 
-def measure(name: str, pages: list[Page], passes: int) -> tuple[Result, list[str]]:
+def measure(
+    name: str, pages: list[Page], passes: int, extract: Callable[[Page], str] = extract_text
+) -> tuple[Result, list[str]]:
     durations, texts = [], []
     for _ in range(passes):
-        seconds, texts = timed_pass(pages, extract_text)
+        seconds, texts = timed_pass(pages, extract)
         durations.append(seconds)
     score = average(score_document(t, p.truth) for t, p in zip(texts, pages, strict=True))
     return Result(name, len(pages), score, len(pages) / statistics.median(durations)), texts

@@ -1,15 +1,14 @@
-"""Crawler stage: turning an article page into clean text and metadata (trafilatura).
+"""Crawler stage: turning an article page into clean text and metadata.
 
 Pure: HTML in, :class:`ExtractedPage` out. The page is parsed once; the
-metadata trafilatura reports only to the day (publication time) or not at all
-(declared language) is read from the same tree first. Whatever the page lacks
-is taken from the feed or sitemap entry that led to it (:class:`Hints`).
+metadata is read from the tree first (:mod:`crawler.metadata`), then
+trafilatura extracts the main text (it prunes the tree as it goes). Whatever
+the page lacks is taken from the feed or sitemap entry that led to it
+(:class:`Hints`). Options and their measured effect: ``bench/extraction.py``.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +18,7 @@ import trafilatura
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
+from crawler.metadata import PageMeta, page_metadata
 from crawler.urls import absolute, canonicalize, is_http
 from nlp.language import detect_language
 from shopwatch.errors import ExtractError
@@ -26,16 +26,11 @@ from shopwatch.errors import ExtractError
 # Trafilatura options of the extraction path (measured in bench/extraction.py).
 EXTRACT_OPTIONS: dict[str, Any] = {
     "fast": True,
+    "favor_recall": True,
     "include_comments": False,
     "include_tables": True,
-    "with_metadata": True,
-    "date_extraction_params": {"extensive_search": False, "original_date": True},
+    "with_metadata": False,
 }
-
-_PUBLISHED_XPATH = (
-    "//meta[@property='article:published_time' or @name='article:published_time'"
-    " or @itemprop='datePublished' or @name='pubdate' or @name='date']/@content"
-)
 
 
 class NotAnArticle(ExtractError):
@@ -66,57 +61,6 @@ class ExtractedPage:
     sitename: str | None
 
 
-def _parse_when(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _json_ld_objects(tree: HtmlElement) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
-        try:
-            data = json.loads(script)
-        except ValueError:
-            continue
-        stack = data if isinstance(data, list) else [data]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, dict):
-                found.append(item)
-                graph = item.get("@graph")
-                if isinstance(graph, list):
-                    stack.extend(graph)
-    return found
-
-
-def _page_published(tree: HtmlElement, ld: list[dict[str, Any]]) -> datetime | None:
-    for item in ld:
-        moment = _parse_when(item.get("datePublished") if isinstance(item, dict) else None)
-        if moment:
-            return moment
-    for value in tree.xpath(_PUBLISHED_XPATH):
-        moment = _parse_when(value)
-        if moment:
-            return moment
-    return None
-
-
-def _declared_language(tree: HtmlElement, ld: list[dict[str, Any]]) -> str | None:
-    candidates = [*tree.xpath("/html/@lang"), *tree.xpath("//meta[@property='og:locale']/@content")]
-    candidates += [item["inLanguage"] for item in ld if isinstance(item.get("inLanguage"), str)]
-    for value in candidates:
-        code = re.split(r"[-_]", value.strip().lower())[0]
-        if re.fullmatch(r"[a-z]{2,3}", code):
-            return code
-    return None
-
-
 def _same_site(a: str, b: str) -> bool:
     def host(url: str) -> str:
         return (urlsplit(url).hostname or "").removeprefix("www.")
@@ -124,7 +68,7 @@ def _same_site(a: str, b: str) -> bool:
     return host(a) == host(b)
 
 
-def _canonical(tree: HtmlElement, url: str) -> str:
+def canonical_url(tree: HtmlElement, url: str) -> str:
     """The page's ``rel=canonical`` URL when it is on the same site, else the fetched URL."""
     for href in tree.xpath("//link[@rel='canonical']/@href"):
         candidate = absolute(url, href)
@@ -133,52 +77,45 @@ def _canonical(tree: HtmlElement, url: str) -> str:
     return canonicalize(url)
 
 
-def _date_only(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def _published(
-    page: datetime | None, day: datetime | None, hint: datetime | None
-) -> datetime | None:
-    """Page metadata first; a feed time refines a page that gives only the day."""
-    if page:
-        return page
-    if day and hint and hint.astimezone(UTC).date() == day.date():
+def _published(page: datetime | None, hint: datetime | None) -> datetime | None:
+    """The page's time first; a feed time refines a page that gives only the day."""
+    if page is None:
         return hint
-    return day or hint
+    day_only = page.hour == page.minute == page.second == 0
+    if day_only and hint is not None and hint.astimezone(UTC).date() == page.date():
+        return hint
+    return page
+
+
+def main_text(tree: HtmlElement, url: str) -> str:
+    """The article body of a parsed page (trafilatura; the tree is pruned in place)."""
+    doc: Any = trafilatura.bare_extraction(tree, url=url, **EXTRACT_OPTIONS)
+    return str(getattr(doc, "text", None) or "").strip()
+
+
+def _merge(meta: PageMeta, hints: Hints, text: str, url: str, canonical: str) -> ExtractedPage:
+    return ExtractedPage(
+        url=url,
+        canonical_url=canonical,
+        title=meta.title or hints.title or text[:80],
+        text=text,
+        author=meta.author or hints.author,
+        published_at=_published(meta.published, hints.published),
+        language=detect_language(text, meta.language or hints.language),
+        description=meta.description or hints.summary,
+        sitename=meta.sitename,
+    )
 
 
 def extract_article(
     html: str | bytes, url: str, hints: Hints | None = None, *, min_text_chars: int = 200
 ) -> ExtractedPage:
     """Extract the article at ``url``; raise :class:`NotAnArticle` when there is none."""
-    hints = hints or Hints()
     tree = load_html(html)
     if tree is None:
         raise NotAnArticle("not parseable as HTML")
-    ld = _json_ld_objects(tree)
-    page_published, declared = _page_published(tree, ld), _declared_language(tree, ld)
-    canonical = _canonical(tree, url)
-    doc: Any = trafilatura.bare_extraction(tree, url=url, **EXTRACT_OPTIONS)
-    text = (getattr(doc, "text", None) or "").strip()
+    meta, canonical = page_metadata(tree), canonical_url(tree, url)
+    text = main_text(tree, url)
     if len(text) < max(min_text_chars, 1):
         raise NotAnArticle(f"no article text ({len(text)} characters extracted)")
-    title = (getattr(doc, "title", None) or hints.title or "").strip()
-    return ExtractedPage(
-        url=url,
-        canonical_url=canonical,
-        title=title or text[:80],
-        text=text,
-        author=getattr(doc, "author", None) or hints.author,
-        published_at=_published(
-            page_published, _date_only(getattr(doc, "date", None)), hints.published
-        ),
-        language=detect_language(text, declared or hints.language),
-        description=getattr(doc, "description", None) or hints.summary,
-        sitename=getattr(doc, "sitename", None),
-    )
+    return _merge(meta, hints or Hints(), text, url, canonical)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-SAMPLE_CHARS = 2000
+SAMPLE_CHARS = 600
 MIN_CONFIDENCE = 0.9
 
 
