@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from time import monotonic
 from typing import Any
 
 from scrapy.downloadermiddlewares.retry import get_retry_request
@@ -43,6 +44,7 @@ class RetryAfterMiddleware:
         self.crawler = crawler
         self.cap = crawler.settings.getfloat("SHOPWATCH_MAX_RETRY_AFTER")
         self.max_retries = crawler.settings.getint("RETRY_TIMES")
+        self.deadlines: dict[str, float] = {}  # slot key -> monotonic time the hold ends
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> RetryAfterMiddleware:
@@ -69,8 +71,12 @@ class RetryAfterMiddleware:
         slot = downloader.slots.get(key)
         if slot is None or wait <= 0:
             return
+        now = monotonic()
+        if slot.latercall is not None and self.deadlines.get(key, 0.0) >= now + wait:
+            return  # an earlier answer already holds the host at least this long
         # A pending latercall blocks the slot's queue (Downloader._process_queue);
         # replacing it moves the moment the host's queue resumes.
         if slot.latercall is not None:
             slot.latercall.cancel()
+        self.deadlines[key] = now + wait
         slot.latercall = call_later(wait, downloader._latercall, slot)

@@ -7,14 +7,17 @@ every request so tests can check what was (and was not) fetched.
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from newsworld.world import Resource, build_site, gzipped
+from newsworld.faults import FAULT_PREFIX, Faults
+from newsworld.world import Resource, articles, build_site, gzipped
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class LoggedRequest:
     path: str
     status: int
     headers: dict[str, str]
+    at: float  # time.time() when the request arrived
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -39,7 +43,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(send_body=True)
 
     def _answer(self, send_body: bool) -> None:
-        resource = self.server.world.site.get(self.path)
+        world = self.server.world
+        if self.path.startswith(FAULT_PREFIX):
+            arrived = time.time()
+            world.log(self, world.faults.answer(self, self.path), arrived)
+            return
+        resource = world.site.get(self.path)
         if resource is None:
             self._send(404, b"not found", "text/plain", send_body)
         elif self._not_modified(resource):
@@ -87,6 +96,11 @@ class _WorldHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     world: NewsWorld
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up (timeouts, size caps) are expected; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class NewsWorld:
     """The running world: ``base_url``, the ``site`` it serves, and the ``requests`` it saw."""
@@ -97,15 +111,25 @@ class NewsWorld:
         bound, self.port = self._server.server_address[:2]
         self.host = bound if isinstance(bound, str) else bytes(bound).decode()
         self.base_url = f"http://{self.host}:{self.port}"
+        self._edits: dict[str, dict[str, Any]] = {}
         self.site = build_site(self.base_url)
+        sample = next(a for a in articles() if a["publisher"] == "market-wire")
+        self.faults = Faults(self.base_url, self.port, self.site[sample["path"]].body)
         self.requests: list[LoggedRequest] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def log(self, handler: BaseHTTPRequestHandler, status: int) -> None:
-        entry = LoggedRequest(handler.command, handler.path, status, dict(handler.headers.items()))
+    def log(self, handler: BaseHTTPRequestHandler, status: int, at: float | None = None) -> None:
+        entry = LoggedRequest(
+            handler.command, handler.path, status, dict(handler.headers.items()), at or time.time()
+        )
         with self._lock:
             self.requests.append(entry)
+
+    def edit_article(self, slug: str, **changes: Any) -> None:
+        """Change an article as its publisher would; feeds and sitemaps show the new ``updated``."""
+        self._edits.setdefault(slug, {}).update(changes)
+        self.site = build_site(self.base_url, self._edits)
 
     def requests_since(self, mark: int) -> list[LoggedRequest]:
         with self._lock:

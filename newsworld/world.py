@@ -57,6 +57,12 @@ def _when(article: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(article["published"].replace("Z", "+00:00"))
 
 
+def _updated(article: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(
+        article.get("updated", article["published"]).replace("Z", "+00:00")
+    )
+
+
 def _path(article: dict[str, Any]) -> str:
     publisher, slug = article["publisher"], article["slug"]
     if publisher == "retail-daily":
@@ -67,9 +73,14 @@ def _path(article: dict[str, Any]) -> str:
     return f"/shop-signal/a/{slug}.html"
 
 
-def articles() -> list[dict[str, Any]]:
-    """Every article of the world (the syndicated copy included), newest first, with its path."""
-    items = [dict(a, path=_path(a)) for a in _raw_articles()]
+def articles(edits: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every article of the world (the syndicated copy included), newest first, with its path.
+
+    ``edits`` maps a slug to fields that replace the article's own (a correction,
+    say, with ``updated`` set), as a publisher would change a page.
+    """
+    edits = edits or {}
+    items = [dict(a, path=_path(a), **edits.get(a["slug"], {})) for a in _raw_articles()]
     original = min((a for a in items if a["publisher"] == "retail-daily"), key=_when)
     copy = dict(
         original,
@@ -112,7 +123,7 @@ def _atom(items: list[dict[str, Any]], base: str) -> str:
     entries = "".join(
         f'<entry><title>{_xml(a["title"])}</title><link rel="alternate" href="{a["path"]}"/>'
         f"<id>tag:market-wire,2026:{a['slug']}</id><published>{_when(a).isoformat()}</published>"
-        f"<updated>{_when(a).isoformat()}</updated><author><name>{_xml(a['author'])}</name>"
+        f"<updated>{_updated(a).isoformat()}</updated><author><name>{_xml(a['author'])}</name>"
         f"</author><summary>{_xml(a['summary'])}</summary></entry>"
         for a in items
     )
@@ -162,7 +173,8 @@ def _news_sitemap(items: list[dict[str, Any]], base: str) -> str:
 
 def _sitemap(items: list[dict[str, Any]], base: str) -> str:
     urls = "".join(
-        f"<url><loc>{_xml(base + a['path'])}</loc><lastmod>{a['published']}</lastmod></url>"
+        f"<url><loc>{_xml(base + a['path'])}</loc>"
+        f"<lastmod>{_updated(a).isoformat()}</lastmod></url>"
         for a in items
     )
     return (
@@ -203,10 +215,10 @@ def _publisher_items(everything: list[dict[str, Any]], publisher: str) -> list[d
     return [a for a in everything if a["publisher"] == publisher]
 
 
-def build_site(base: str) -> dict[str, Resource]:
+def build_site(base: str, edits: dict[str, dict[str, Any]] | None = None) -> dict[str, Resource]:
     """Every path of the world mapped to its resource, with links under ``base``."""
-    everything = articles()
-    newest = max(_when(a) for a in everything)
+    everything = articles(edits)
+    newest = max(_updated(a) for a in everything)
     site: dict[str, Resource] = {"/robots.txt": Resource(ROBOTS_TXT.encode(), "text/plain", newest)}
 
     def put(path: str, text: str, content_type: str, moment: datetime = newest) -> None:
@@ -214,7 +226,7 @@ def build_site(base: str) -> dict[str, Resource]:
 
     for article in everything:
         page = article_page(article, base, _related_for(article, everything))
-        put(article["path"], page, "text/html; charset=utf-8", _when(article))
+        put(article["path"], page, "text/html; charset=utf-8", _updated(article))
 
     retail = _publisher_items(everything, "retail-daily")
     put("/retail-daily/rss.xml", _rss(retail, base), "application/rss+xml")
@@ -227,7 +239,7 @@ def build_site(base: str) -> dict[str, Resource]:
         months.setdefault(f"{_when(article):%Y-%m}", []).append(article)
     for month, items in months.items():
         put(f"/market-wire/sitemap-{month}.xml", _sitemap(items, base), "application/xml")
-    latest = {month: max(_when(a) for a in items) for month, items in months.items()}
+    latest = {month: max(_updated(a) for a in items) for month, items in months.items()}
     put("/market-wire/sitemap-index.xml", _sitemap_index(latest, base), "application/xml")
 
     signal = _publisher_items(everything, "shop-signal")
