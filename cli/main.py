@@ -66,3 +66,11 @@ def run() -> None:
     except ShopwatchError as exc:
         sys.stderr.write(f"error: {exc}\n")
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        if "-v" in sys.argv or "--verbose" in sys.argv:
+            raise
+        sys.stderr.write(
+            f"error: internal error ({type(exc).__name__}: {exc}); "
+            "run again with --verbose for the traceback and please report it\n"
+        )
+        sys.exit(1)

@@ -23,6 +23,7 @@ def _endpoint(row: Endpoint) -> dict[str, Any]:
         "last_ok_at": row.last_ok_at,
         "consecutive_errors": row.consecutive_errors,
         "last_error": row.last_error,
+        "last_warning": row.last_warning,
         "entries": row.entries_last,
     }
 
@@ -69,6 +70,8 @@ def _table_rows(report: list[dict[str, Any]]) -> list[dict[str, Any]]:
         )
         for e in entry["endpoints"]:
             status = e["last_error"] or (str(e["last_status"]) if e["last_status"] else "")
+            if e["last_warning"] and not e["last_error"]:
+                status += f" ({e['last_warning']})"
             rows.append(
                 {
                     "source": "",

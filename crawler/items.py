@@ -16,4 +16,3 @@ class ArticleItem:
 @dataclass(frozen=True, slots=True)
 class EndpointItem:
     outcome: FetchOutcome
-    warning: str | None = None

@@ -50,8 +50,8 @@ class StorePipeline:
 
     def _record_endpoint(self, item: EndpointItem) -> None:
         outcome = item.outcome
-        if item.warning:
-            self.tally.fail(outcome.source, outcome.url, "parse", item.warning, count=False)
+        if outcome.warning:
+            self.tally.fail(outcome.source, outcome.url, "parse", outcome.warning, count=False)
         try:
             with self.store.write() as session:
                 record_fetch(session, outcome)

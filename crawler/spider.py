@@ -156,7 +156,11 @@ class NewsSpider(scrapy.Spider):
     # --- endpoints ------------------------------------------------------------------
 
     def _endpoint_outcome(
-        self, response: Response, error: str | None = None, entries: int | None = None
+        self,
+        response: Response,
+        error: str | None = None,
+        entries: int | None = None,
+        warning: str | None = None,
     ) -> FetchOutcome:
         headers = response.headers
         etag, modified = headers.get("ETag"), headers.get("Last-Modified")
@@ -168,6 +172,7 @@ class NewsSpider(scrapy.Spider):
             status=response.status,
             error=error,
             entries=entries,
+            warning=warning,
             etag=etag.decode("latin-1") if etag else None,
             last_modified=modified.decode("latin-1") if modified else None,
         )
@@ -193,7 +198,7 @@ class NewsSpider(scrapy.Spider):
         parsed = parse_feed(response.body, response.url, content_type)
         self.tally.add(source, "feeds fetched")
         yield EndpointItem(
-            self._endpoint_outcome(response, entries=len(parsed.entries)), warning=parsed.warning
+            self._endpoint_outcome(response, entries=len(parsed.entries), warning=parsed.warning)
         )
         candidates = [
             Candidate(
@@ -223,7 +228,7 @@ class NewsSpider(scrapy.Spider):
         parsed = parse_sitemap(body, response.url)
         self.tally.add(source, "sitemaps fetched")
         yield EndpointItem(
-            self._endpoint_outcome(response, entries=len(parsed.entries)), warning=parsed.warning
+            self._endpoint_outcome(response, entries=len(parsed.entries), warning=parsed.warning)
         )
         if parsed.kind == "sitemapindex":
             for entry in parsed.entries:

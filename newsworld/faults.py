@@ -2,6 +2,7 @@
 
 - ``/faults/feed.json``: a JSON Feed linking every route below, plus links to
   forbidden addresses (127.0.0.2, ``::ffff:127.0.0.2``);
+- ``/faults/broken-rss.xml``: an RSS feed cut off mid-item (two usable entries);
 - ``/faults/slow``: headers, then the body dripped one byte a second;
 - ``/faults/huge``: a page larger than any sane ``max_page_bytes`` (2 MB);
 - ``/faults/retry-after/N``: 429 with ``Retry-After: N`` once, then the article;
@@ -37,6 +38,17 @@ class Faults:
             {"version": "https://jsonfeed.org/version/1.1", "title": "Faults", "items": items}
         ).encode()
 
+    def broken_rss(self) -> bytes:
+        links = "".join(
+            f"<item><title>Item {n}</title>"
+            f"<link>{self.base_url}{FAULT_PREFIX}retry-after/{n}</link></item>"
+            for n in (1, 2)
+        )
+        return (
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>Broken</title>{links}'
+            "<item><title>Cut off <b>mid"
+        ).encode()
+
     def answer(self, handler: BaseHTTPRequestHandler, path: str) -> int:
         """Serve one fault route; return the status sent."""
         with self._lock:
@@ -45,6 +57,8 @@ class Faults:
         name = path.removeprefix(FAULT_PREFIX)
         if name == "feed.json":
             return _send(handler, 200, self.feed(), "application/feed+json")
+        if name == "broken-rss.xml":
+            return _send(handler, 200, self.broken_rss(), "application/rss+xml")
         if name == "slow":
             return _drip(handler)
         if name == "huge":

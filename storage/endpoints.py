@@ -25,6 +25,7 @@ class FetchOutcome:
     last_modified: str | None = None
     error: str | None = None
     entries: int | None = None
+    warning: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -54,7 +55,7 @@ def record_fetch(session: Session, outcome: FetchOutcome) -> Endpoint:
         row.last_ok_at, row.consecutive_errors, row.last_error = at, 0, None
         if outcome.status != 304:
             row.etag, row.last_modified = outcome.etag, outcome.last_modified
-            row.entries_last = outcome.entries
+            row.entries_last, row.last_warning = outcome.entries, outcome.warning
     else:
         row.consecutive_errors += 1
         row.last_error = outcome.error or f"HTTP {outcome.status}"

@@ -54,6 +54,7 @@ class Endpoint(SQLModel, table=True):
     last_ok_at: datetime | None = None
     consecutive_errors: int = 0
     last_error: str | None = None
+    last_warning: str | None = Field(default=None, description="why entries were lost, if any")
     entries_last: int | None = None
 
 

@@ -51,7 +51,7 @@ def test_a_changed_article_is_updated_not_duplicated(own_world: NewsWorld, tmp_p
 FAULT_SOURCE = """
 [[sources]]
 name = "faults"
-feeds = ["{base}/faults/feed.json"]
+feeds = ["{base}/faults/feed.json", "{base}/faults/broken-rss.xml"]
 """
 
 
@@ -66,7 +66,8 @@ def test_faults_are_bounded_recorded_and_do_not_stop_the_crawl(
     result = run_cli("crawl", "--json", config=config)
     assert result.code == 0, result.err
     totals = result.json()
-    assert totals["new"] == len(articles()) + 2  # the world, plus the two Retry-After pages
+    # the world, plus the Retry-After pages (1 and 2 from the broken feed, 2 from the JSON one)
+    assert totals["new"] == len(articles()) + 3
     errors = run_cli("runs", "--errors", "1", "--format", "json", config=config).json()
     kinds = {e["url"].rsplit("/", 1)[-1]: e["kind"] for e in errors}
     assert kinds["slow"] == "timeout"
@@ -74,6 +75,12 @@ def test_faults_are_bounded_recorded_and_do_not_stop_the_crawl(
     assert kinds["x"] == "refused" and kinds["y"] == "refused"
     seen = own_world.requests_since(mark)
     assert not any(r.path in ("/x", "/y") for r in seen)
+    assert any(e["kind"] == "parse" and e["url"].endswith("broken-rss.xml") for e in errors)
+    report = run_cli("sources", "--format", "json", config=config).json()
+    faults = next(entry for entry in report if entry["source"] == "faults")
+    broken = next(e for e in faults["endpoints"] if e["url"].endswith("broken-rss.xml"))
+    assert broken["entries"] == 2 and broken["last_warning"]
+    assert broken["consecutive_errors"] == 0
     for path, wait in (("/faults/retry-after/1", 1.0), ("/faults/retry-date/2", 2.0)):
         times = [r.at for r in seen if r.path == path]
         assert len(times) == 2, path
