@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import trafilatura
-from lxml.html import HtmlElement
-from trafilatura.utils import load_html
+from lxml import etree
+from lxml.html import HtmlElement, fromstring
+from trafilatura.utils import HTML_PARSER, load_html
 
 from crawler.metadata import PageMeta, page_metadata
 from crawler.urls import absolute, canonicalize, is_http
@@ -61,6 +62,30 @@ class ExtractedPage:
     sitename: str | None
 
 
+# Characters libxml2 rejects. In UTF-8 the C0 controls are single bytes that never occur
+# inside a multi-byte sequence, so deleting them from the bytes is safe and far cheaper
+# than the regular expression trafilatura's loader runs over the decoded text.
+_CONTROL_BYTES = bytes([*range(0, 9), 11, 12, *range(14, 32)])
+_NONCHARACTERS = (b"\xef\xbf\xbe", b"\xef\xbf\xbf")  # U+FFFE, U+FFFF
+
+
+def parse_html(html: str | bytes) -> HtmlElement | None:
+    """Parse a page once, with trafilatura's parser settings; its loader is the fallback."""
+    raw = html.encode("utf-8", "replace") if isinstance(html, str) else html
+    if isinstance(html, str):
+        raw = raw.translate(None, _CONTROL_BYTES)
+        for junk in _NONCHARACTERS:
+            if junk in raw:
+                raw = raw.replace(junk, b"")
+        try:
+            tree = fromstring(raw, parser=HTML_PARSER)
+        except (ValueError, etree.ParserError):
+            tree = None
+        if tree is not None and len(tree) > 0:
+            return tree
+    return load_html(html)
+
+
 def _same_site(a: str, b: str) -> bool:
     def host(url: str) -> str:
         return (urlsplit(url).hostname or "").removeprefix("www.")
@@ -70,7 +95,12 @@ def _same_site(a: str, b: str) -> bool:
 
 def canonical_url(tree: HtmlElement, url: str) -> str:
     """The page's ``rel=canonical`` URL when it is on the same site, else the fetched URL."""
-    for href in tree.xpath("//link[@rel='canonical']/@href"):
+    head = tree.find("head")
+    links = head.iter("link") if head is not None else tree.iter("link")
+    for link in links:
+        href = link.get("href")
+        if not href or (link.get("rel") or "").strip().lower() != "canonical":
+            continue
         candidate = absolute(url, href)
         if is_http(candidate) and _same_site(candidate, url):
             return canonicalize(candidate)
@@ -111,7 +141,7 @@ def extract_article(
     html: str | bytes, url: str, hints: Hints | None = None, *, min_text_chars: int = 200
 ) -> ExtractedPage:
     """Extract the article at ``url``; raise :class:`NotAnArticle` when there is none."""
-    tree = load_html(html)
+    tree = parse_html(html)
     if tree is None:
         raise NotAnArticle("not parseable as HTML")
     meta, canonical = page_metadata(tree), canonical_url(tree, url)

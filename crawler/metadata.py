@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from lxml.html import HtmlElement
@@ -46,11 +47,12 @@ PUBLISHED_TAGS = (
 _BY = re.compile(r"^\s*(by|von|par|por|di)\s+", re.I)
 _SPACE = re.compile(r"\s+")
 _TITLE_SPLIT = re.compile(r"\s+[|–—-]\s+")
+# A cheap XPath prefilter; the class words are checked in Python (see _is_byline).
 _BYLINE_XPATH = (
-    "//*[@rel='author' or @itemprop='author' or contains(concat(' ', normalize-space(@class), ' '),"
-    " ' author ') or contains(concat(' ', normalize-space(@class), ' '), ' byline ')"
-    " or contains(@class, 'author-name') or contains(@class, 'byline__name')]"
+    "//*[@rel='author' or @itemprop='author' or contains(@class, 'author')"
+    " or contains(@class, 'byline')]"
 )
+_BYLINE_CLASS = re.compile(r"(^|[\s_-])(author|byline)([\s_-]|name|$)", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +91,11 @@ def parse_when(value: Any) -> datetime | None:
 
 def json_ld_objects(tree: HtmlElement) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
+    for node in tree.iter("script"):
+        if (node.get("type") or "").strip().lower() != "application/ld+json" or not node.text:
+            continue
         try:
-            data = json.loads(script)
+            data = json.loads(node.text)
         except ValueError:
             continue
         stack = data if isinstance(data, list) else [data]
@@ -160,9 +164,15 @@ def _person(value: str | None) -> str | None:
     return None if value is None or value.startswith(("http", "/")) else value
 
 
+def _is_byline(node: HtmlElement) -> bool:
+    if node.get("rel") == "author" or node.get("itemprop") == "author":
+        return True
+    return bool(_BYLINE_CLASS.search(node.get("class") or ""))
+
+
 def _byline(tree: HtmlElement) -> str | None:
-    for node in tree.xpath(_BYLINE_XPATH)[:5]:
-        if node.tag in ("meta", "link", "script", "style"):
+    for node in tree.xpath(_BYLINE_XPATH)[:8]:
+        if node.tag in ("meta", "link", "script", "style") or not _is_byline(node):
             continue
         text = _clean(_BY.sub("", node.text_content() or ""))
         if text and len(text) <= 80 and not re.search(r"\d{4}|http", text):
@@ -171,18 +181,19 @@ def _byline(tree: HtmlElement) -> str | None:
 
 
 def _page_time(tree: HtmlElement) -> datetime | None:
-    for value in tree.xpath("//time[@datetime]/@datetime")[:3]:
-        moment = parse_when(value)
+    for node in islice((n for n in tree.iter("time") if n.get("datetime")), 3):
+        moment = parse_when(node.get("datetime"))
         if moment:
             return moment
     return None
 
 
 def _title(tree: HtmlElement) -> str | None:
-    headings = [t for t in (_clean(h.text_content()) for h in tree.xpath("//h1")[:2]) if t]
+    headings = [t for t in (_clean(h.text_content()) for h in islice(tree.iter("h1"), 2)) if t]
     if len(headings) == 1:
         return headings[0]
-    title = _clean(" ".join(tree.xpath("//head/title//text()")))
+    node = tree.find("head/title")
+    title = _clean(node.text_content()) if node is not None else None
     if title:
         parts = _TITLE_SPLIT.split(title)
         return max(parts, key=len) if len(parts) > 1 else title

@@ -95,3 +95,12 @@ def test_parse_when_accepts_dates_and_rejects_junk() -> None:
     assert parse_when("2026-11-03") == datetime(2026, 11, 3, tzinfo=UTC)
     assert parse_when("yesterday") is None
     assert parse_when(None) is None
+
+
+def test_control_characters_and_noncharacters_do_not_break_parsing() -> None:
+    body = "<p>" + "Temu\x00 opened\x0b a \ufffewarehouse in Leipzig.\x1f " * 15 + "</p>"
+    page = extract_article(
+        f"<html><body><article>{body}</article></body></html>", "https://news.test/a/3"
+    )
+    assert "Temu opened a warehouse in Leipzig." in page.text
+    assert not any(ch in page.text for ch in "\x00\x0b\x1f\ufffe")
