@@ -133,3 +133,41 @@ def test_crawl_runs_are_recorded(crawled: CrawledWorld) -> None:
     assert runs[-1]["new"] == len(articles())
     assert runs[0]["new"] == 0
     assert runs[-1]["finished_at"] >= runs[-1]["started_at"]
+
+
+def test_crawl_shows_progress_on_a_terminal(world, tmp_path) -> None:
+    """On a terminal the running counts are drawn live; without one, nothing but the result."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from tests.conftest import world_config
+
+    config = world_config(world, tmp_path)
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
+    env.pop("SHOPWATCH_CONFIG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shopwatch", "--config", str(config), "crawl"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        close_fds=True,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=120) == 0
+    os.close(leader)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert "crawling" in screen and "fetched" in screen
+    assert "crawl run 1 (completed)" in screen
