@@ -16,6 +16,7 @@ from typing import Any
 
 import feedparser
 
+from crawler.dates import parse_iso
 from crawler.urls import absolute, is_http
 
 
@@ -46,18 +47,16 @@ def _struct_to_dt(value: Any) -> datetime | None:
         return None
 
 
-def _iso_to_dt(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _text(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
+
+
+def _entry(feed_url: str, link: str | None, **fields: Any) -> FeedEntry | None:
+    """An entry for ``link`` made absolute against the feed; None when it is not an http(s) URL."""
+    if not link or not link.strip():
+        return None
+    absolute_link = absolute(feed_url, link)
+    return FeedEntry(url=absolute_link, **fields) if is_http(absolute_link) else None
 
 
 def looks_like_json_feed(body: bytes, content_type: str = "") -> bool:
@@ -104,13 +103,9 @@ def _xml_entry(item: Any, url: str, language: str | None) -> FeedEntry | None:
     if not link:
         guid = _text(item.get("id"))
         link = guid if guid and guid.startswith("http") else None
-    if not link:
-        return None
-    link = absolute(url, link)
-    if not is_http(link):
-        return None
-    return FeedEntry(
-        url=link,
+    return _entry(
+        url,
+        link,
         title=_text(item.get("title")),
         author=_text(item.get("author")),
         published=_struct_to_dt(item.get("published_parsed")),
@@ -151,17 +146,13 @@ def _json_author(item: dict[str, Any]) -> str | None:
 
 def _json_entry(item: dict[str, Any], url: str, language: str | None) -> FeedEntry | None:
     link = item.get("url") if isinstance(item.get("url"), str) else item.get("external_url")
-    if not isinstance(link, str) or not link.strip():
-        return None
-    link = absolute(url, link)
-    if not is_http(link):
-        return None
-    return FeedEntry(
-        url=link,
+    return _entry(
+        url,
+        link if isinstance(link, str) else None,
         title=_text(item.get("title")),
         author=_json_author(item),
-        published=_iso_to_dt(item.get("date_published")),
-        updated=_iso_to_dt(item.get("date_modified")),
+        published=parse_iso(item.get("date_published")),
+        updated=parse_iso(item.get("date_modified")),
         summary=_text(item.get("summary")),
         language=_text(item.get("language")) or language,
     )

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import islice
 from typing import Any
 
 from lxml.html import HtmlElement
+
+from crawler.dates import parse_iso
 
 ARTICLE_TYPES = frozenset(
     {
@@ -72,23 +74,6 @@ def _clean(value: Any) -> str | None:
     return text or None
 
 
-def parse_when(value: Any) -> datetime | None:
-    """An ISO 8601 date or date-time (UTC when no offset is given)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    if re.fullmatch(r".*[+-]\d{4}", text):  # +0100 → +01:00
-        text = text[:-2] + ":" + text[-2:]
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            moment = datetime.strptime(text[:10], "%Y-%m-%d")
-        except ValueError:
-            return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def json_ld_objects(tree: HtmlElement) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for node in tree.iter("script"):
@@ -133,7 +118,7 @@ def _from_json_ld(ld: list[dict[str, Any]]) -> dict[str, Any]:
         candidates = {
             "title": _clean(item.get("headline")) or _clean(item.get("name")),
             "author": ", ".join(authors) or None,
-            "published": parse_when(item.get("datePublished")),
+            "published": parse_iso(item.get("datePublished")),
             "description": _clean(item.get("description")),
             "sitename": _names(publisher)[0] if _names(publisher) else None,
             "language": _clean(item.get("inLanguage")),
@@ -182,7 +167,7 @@ def _byline(tree: HtmlElement) -> str | None:
 
 def _page_time(tree: HtmlElement) -> datetime | None:
     for node in islice((n for n in tree.iter("time") if n.get("datetime")), 3):
-        moment = parse_when(node.get("datetime"))
+        moment = parse_iso(node.get("datetime"))
         if moment:
             return moment
     return None
@@ -219,7 +204,7 @@ def page_metadata(tree: HtmlElement) -> PageMeta:
         title=ld.get("title") or _first(tags, "og:title", "twitter:title") or _title(tree),
         author=ld.get("author") or _person(_first(tags, *AUTHOR_TAGS)) or _byline(tree),
         published=ld.get("published")
-        or parse_when(_first(tags, *PUBLISHED_TAGS))
+        or parse_iso(_first(tags, *PUBLISHED_TAGS))
         or _page_time(tree),
         description=ld.get("description") or _first(tags, "description", "og:description"),
         sitename=ld.get("sitename") or _first(tags, "og:site_name", "application-name"),

@@ -7,10 +7,11 @@ DTD and touches no network, so XXE and entity-expansion tricks read nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from lxml import etree
 
+from crawler.dates import parse_iso
 from crawler.urls import absolute, is_http
 
 
@@ -44,17 +45,6 @@ def _parser() -> etree.XMLParser:
 
 def _local(tag: object) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
-
-
-def parse_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _child_texts(node: etree._Element) -> dict[str, str]:
@@ -91,9 +81,9 @@ def parse_sitemap(body: bytes, url: str) -> ParsedSitemap:
         entries.append(
             SitemapEntry(
                 url=absolute(url, loc),
-                lastmod=parse_date(fields.get("lastmod")),
+                lastmod=parse_iso(fields.get("lastmod")),
                 title=fields.get("title"),
-                published=parse_date(fields.get("publication_date")),
+                published=parse_iso(fields.get("publication_date")),
                 language=fields.get("language"),
             )
         )

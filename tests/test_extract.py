@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from trafilatura.utils import load_html
 
+from crawler.dates import parse_iso
 from crawler.extract import Hints, NotAnArticle, extract_article
-from crawler.metadata import page_metadata, parse_when
+from crawler.metadata import page_metadata
 from newsworld.world import articles, build_site
 
 BASE = "http://127.0.0.1:8000"
@@ -91,10 +92,10 @@ def test_metadata_reads_json_ld_graph_and_skips_profile_urls() -> None:
     assert meta.language == "en"
 
 
-def test_parse_when_accepts_dates_and_rejects_junk() -> None:
-    assert parse_when("2026-11-03") == datetime(2026, 11, 3, tzinfo=UTC)
-    assert parse_when("yesterday") is None
-    assert parse_when(None) is None
+def test_parse_iso_accepts_dates_and_rejects_junk() -> None:
+    assert parse_iso("2026-11-03") == datetime(2026, 11, 3, tzinfo=UTC)
+    assert parse_iso("yesterday") is None
+    assert parse_iso(None) is None
 
 
 def test_control_characters_and_noncharacters_do_not_break_parsing() -> None:
