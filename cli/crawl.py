@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -11,8 +12,10 @@ from rich.text import Text
 
 from cli.context import AppContext
 from cli.output import err_console, print_json, print_table
+from config.model import Settings
 from crawler.run import CrawlReport, run_crawl
 from crawler.tally import Tally
+from storage.engine import Store
 
 
 class _Progress:
@@ -41,6 +44,16 @@ class _Progress:
         totals = tally.totals()
         line = " · ".join(f"{key} {value}" for key, value in totals.items())
         self.live.update(Text(f"crawling {now - self.started:5.1f}s  {line}"), refresh=True)
+
+
+def crawl_with_progress(
+    app: AppContext, settings: Settings, store: Store, sources: Sequence[str] = ()
+) -> CrawlReport:
+    """One crawl run, with the live progress line when stderr is a terminal (and not --verbose)."""
+    if err_console().is_terminal and not app.verbose:
+        with _Progress() as progress:
+            return run_crawl(settings, store, sources, on_progress=progress.update)
+    return run_crawl(settings, store, sources, log_level="INFO" if app.verbose else "ERROR")
 
 
 def print_report(report: CrawlReport) -> None:
@@ -79,14 +92,7 @@ def crawl(
     app: AppContext = ctx.obj
     settings = app.settings()
     store = app.store(settings)
-    log_level = "INFO" if app.verbose else "ERROR"
-    if err_console().is_terminal and not app.verbose:
-        with _Progress() as progress:
-            report = run_crawl(
-                settings, store, source or (), on_progress=progress.update, log_level=log_level
-            )
-    else:
-        report = run_crawl(settings, store, source or (), log_level=log_level)
+    report = crawl_with_progress(app, settings, store, source or ())
     if as_json:
         print_json(report.totals)
     else:

@@ -12,10 +12,9 @@ from typing import Annotated
 import typer
 
 from cli.context import AppContext
-from cli.crawl import _Progress, print_report
+from cli.crawl import crawl_with_progress, print_report
 from cli.output import err_console, print_table
 from config import example_toml, load_settings
-from crawler.run import run_crawl
 from newsworld import NewsWorld, sources_toml
 from storage.articles import article_counts
 from storage.search import ArticleQuery, find_articles
@@ -62,11 +61,7 @@ def demo(
         settings = load_settings(config_path, required=True)
         console.print(f"news world serving at {world.base_url}/", markup=False)
         store = app.store(settings)
-        if console.is_terminal and not app.verbose:
-            with _Progress() as progress:
-                report = run_crawl(settings, store, on_progress=progress.update)
-        else:
-            report = run_crawl(settings, store, log_level="INFO" if app.verbose else "ERROR")
+        report = crawl_with_progress(app, settings, store)
     print_report(report)
     with store.read() as session:
         newest = find_articles(session, ArticleQuery(limit=10))
