@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.text import Text
 
 from cli.context import AppContext
+from cli.enrich import enrich_with_progress, summary
 from cli.output import err_console, print_json, print_table
 from config.model import Settings
 from crawler.run import CrawlReport, run_crawl
@@ -93,10 +94,13 @@ def crawl(
     settings = app.settings()
     store = app.store(settings)
     report = crawl_with_progress(app, settings, store, source or ())
+    enriched = None if no_enrich else enrich_with_progress(app, settings, store)
     if as_json:
         print_json(report.totals)
     else:
         print_report(report)
+        if enriched is not None:
+            typer.echo(summary(enriched))
     store.close()
 
 

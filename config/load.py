@@ -20,6 +20,14 @@ def example_toml() -> str:
     return resources.files("config").joinpath("example.toml").read_text(encoding="utf-8")
 
 
+WATCHLIST_MARKER = "# --- Watchlist"
+
+
+def example_watchlist_toml() -> str:
+    """The ``[[watch]]`` part of the starter configuration, to append to another file."""
+    return WATCHLIST_MARKER + example_toml().split(WATCHLIST_MARKER, 1)[1]
+
+
 def _key_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:

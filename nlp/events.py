@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from nlp.figures import EntitySpan
+from nlp.figures import EntitySpan, owner
 
 EVENT_TYPES = ("leadership", "sales", "layoffs", "hiring", "expansion", "regulation")
 
@@ -84,15 +84,6 @@ class Event:
     persons: list[str] = field(default_factory=list)
 
 
-def _nearest_entity(entities: list[EntitySpan], at: int, start: int, end: int) -> str | None:
-    inside = [e for e in entities if start <= e.start and e.end <= end]
-    if not inside:
-        return None
-    watched = [e for e in inside if e.watched]
-    pool = watched or inside
-    return min(pool, key=lambda e: abs(e.start - at)).name
-
-
 def find_events(
     text: str,
     sentences: list[tuple[int, int]],
@@ -111,7 +102,9 @@ def find_events(
             events.append(
                 Event(
                     type=kind,
-                    entity=_nearest_entity(entities, start + match.start(), start, end),
+                    entity=owner(
+                        entities, (start, end), start + match.start(), text, prefer_watched=True
+                    ),
                     sentence=sentence.strip(),
                     start=start,
                     end=end,

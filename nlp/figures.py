@@ -99,6 +99,9 @@ COUNT_NOUNS = {
     "subscribers": "users",
     "members": "users",
     "creators": "users",
+    "colleagues": "employees",
+    "associates": "employees",
+    "contractors": "employees",
     "accounts": "users",
     "stores": "other",
     "warehouses": "other",
@@ -251,9 +254,9 @@ def find_amounts(text: str) -> list[Figure]:
     for start, end, value, noun in _counts(text):
         if not _overlaps((start, end), taken):
             taken.append((start, end))
-            figures.append(
-                Figure(text[start:end], start, end, value, noun, metric=COUNT_NOUNS[noun])
-            )
+            canonical = COUNT_NOUNS[noun]
+            unit = noun if canonical == "other" else canonical
+            figures.append(Figure(text[start:end], start, end, value, unit, metric=canonical))
     return sorted(figures, key=lambda f: f.start)
 
 
@@ -377,18 +380,33 @@ def _period(sentence: str, at: int, end: int) -> str | None:
     return m.group(0) if m is not None else None
 
 
-def _owner(
-    entities: list[EntitySpan], sentence_start: int, sentence_end: int, at: int, sentence: str
+def owner(
+    entities: list[EntitySpan],
+    sentence: tuple[int, int],
+    at: int,
+    text: str,
+    *,
+    prefer_watched: bool = False,
 ) -> str | None:
-    inside = [e for e in entities if sentence_start <= e.start and e.end <= sentence_end]
+    """The company something at ``at`` belongs to, read from its sentence.
+
+    The nearest company before it in the sentence, else the nearest after it;
+    when the sentence names none but refers back ("the company", "its"), the
+    last company named before the sentence. With ``prefer_watched``, a watched
+    company in the sentence wins over others (the regulator fines the retailer).
+    """
+    start, end = sentence
+    inside = [e for e in entities if start <= e.start and e.end <= end]
+    if prefer_watched and any(e.watched for e in inside):
+        inside = [e for e in inside if e.watched]
     before = [e for e in inside if e.end <= at]
     if before:
         return max(before, key=lambda e: e.end).name
     after = [e for e in inside if e.start >= at]
     if after:
         return min(after, key=lambda e: e.start).name
-    if _ANAPHORA.search(sentence):
-        earlier = [e for e in entities if e.end <= sentence_start]
+    if _ANAPHORA.search(text[start:end]):
+        earlier = [e for e in entities if e.end <= start]
         if earlier:
             return max(earlier, key=lambda e: e.end).name
     return None
@@ -414,7 +432,7 @@ def find_figures(
             metric=_metric(bare, sentence, at, stop),
             change=_change(sentence, at, stop),
             period=_period(sentence, at, stop),
-            entity=_owner(entities, start, end, bare.start, sentence),
+            entity=owner(entities, (start, end), bare.start, text),
             sentence=sentence.strip(),
         )
         result.append(figure)

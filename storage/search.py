@@ -73,7 +73,7 @@ def _filters(query: ArticleQuery, params: dict[str, Any]) -> list[str]:
     if query.entity:
         where.append(
             "EXISTS (SELECT 1 FROM article_entities e WHERE e.article_id = a.id "
-            "AND e.name = :entity COLLATE NOCASE)"
+            "AND e.label = 'WATCH' AND e.name = :entity COLLATE NOCASE)"
         )
         params["entity"] = query.entity
     return where
@@ -129,6 +129,7 @@ def _attach_entities(session: Session, hits: list[ArticleHit]) -> None:
     by_id = {hit.id: hit for hit in hits}
     statement = text(
         "SELECT article_id, name FROM article_entities WHERE article_id IN :ids "
+        "AND label = 'WATCH' "
         "ORDER BY article_id, count DESC, name"
     ).bindparams(bindparam("ids", expanding=True))
     for article_id, name in session.connection().execute(statement, {"ids": list(by_id)}):

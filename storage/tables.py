@@ -95,3 +95,59 @@ class ArticleEntity(SQLModel, table=True):
     name: str = Field(primary_key=True, index=True)
     label: str = Field(primary_key=True, description="WATCH, ORG, PERSON or GPE")
     count: int = 1
+
+
+class EnrichmentRecord(SQLModel, table=True):
+    """Which content of an article was enriched, when and how (one row per article)."""
+
+    __tablename__ = "enrichments"
+
+    article_id: int = Field(foreign_key="articles.id", primary_key=True, ondelete="CASCADE")
+    content_hash: str
+    language: str | None = None
+    skipped: bool = False
+    model: str
+    enriched_at: datetime
+
+
+class FigureRow(SQLModel, table=True):
+    __tablename__ = "figures"
+
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="articles.id", index=True, ondelete="CASCADE")
+    value: float
+    value_max: float | None = None
+    unit: str
+    currency: str | None = None
+    metric: str = Field(index=True)
+    change: str = "none"
+    period: str | None = None
+    entity: str | None = Field(default=None, index=True)
+    text: str
+    sentence: str = Field(sa_column=Column(Text, nullable=False))
+    start: int
+    end: int
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="articles.id", index=True, ondelete="CASCADE")
+    type: str = Field(index=True)
+    entity: str | None = Field(default=None, index=True)
+    persons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    trigger: str
+    sentence: str = Field(sa_column=Column(Text, nullable=False))
+    start: int
+    end: int
+
+
+class PersonRoleRow(SQLModel, table=True):
+    __tablename__ = "people"
+
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="articles.id", index=True, ondelete="CASCADE")
+    name: str = Field(index=True)
+    org: str | None = None
+    role: str

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from config import example_watchlist_toml
 from newsworld import NewsWorld, sources_toml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,7 +61,7 @@ def world_config(world: NewsWorld, folder: Path, extra: str = "") -> Path:
     path.write_text(
         f'[store]\nurl = "sqlite:///{folder / "shopwatch.db"}"\n\n'
         '[crawl]\nuser_agent = "shopwatch-test/0.1"\nallowed_networks = ["127.0.0.1/32"]\n'
-        f"{extra}\n{sources_toml(world.base_url)}",
+        f"{extra}\n{sources_toml(world.base_url)}\n{example_watchlist_toml()}",
         encoding="utf-8",
     )
     return path

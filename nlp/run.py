@@ -1,0 +1,70 @@
+"""NLP stage shell: enrich the store's new and changed articles (or all of them).
+
+Stages, in order: read a chunk of pending articles (never enriched, or changed
+since) → run them through :class:`nlp.pipeline.Enricher` → replace each
+article's derived rows in one transaction → next chunk. The only module of
+``nlp`` that touches the store; the rest is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from config.model import Settings
+from nlp.pipeline import Enricher
+from storage.engine import Store
+from storage.enrichment import pending_articles, replace_enrichment
+
+
+@dataclass
+class EnrichReport:
+    articles: int = 0
+    skipped: int = 0  # not English
+    tokens: int = 0
+    figures: int = 0
+    events: int = 0
+    languages: dict[str, int] = field(default_factory=dict)
+
+
+def enrich_store(
+    settings: Settings,
+    store: Store,
+    *,
+    everything: bool = False,
+    enricher: Enricher | None = None,
+    on_progress: Callable[[EnrichReport], None] | None = None,
+) -> EnrichReport:
+    """Enrich pending articles chunk by chunk; returns what was done."""
+    report = EnrichReport()
+    options = settings.nlp
+    after_id = 0
+    while True:
+        with store.read() as session:
+            chunk = pending_articles(
+                session, everything=everything, limit=options.chunk, after_id=after_id
+            )
+        if not chunk:
+            return report
+        if enricher is None:
+            enricher = Enricher(
+                options.model,
+                settings.watch,
+                processes=options.processes,
+                batch_size=options.batch_size,
+            )
+        results = list(enricher.enrich([(item, item.text, item.language) for item in chunk]))
+        with store.write() as session:
+            for item, result in results:
+                replace_enrichment(session, item, result, options.model)
+        for _item, result in results:
+            report.articles += 1
+            report.skipped += result.skipped
+            report.tokens += result.tokens
+            report.figures += len(result.figures)
+            report.events += len(result.events)
+            language = result.language or "unknown"
+            report.languages[language] = report.languages.get(language, 0) + 1
+        after_id = chunk[-1].article_id
+        if on_progress is not None:
+            on_progress(report)

@@ -1,0 +1,232 @@
+"""Storage stage: enrichment results (entities, figures, events, people) and the queries over them.
+
+An article's derived rows are replaced in one transaction, so re-enriching
+never duplicates them; the ``enrichments`` row records the content hash the
+rows came from, so only new and changed articles are enriched again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_
+from sqlalchemy import select as sql_select
+from sqlmodel import Session, col, select
+
+from nlp.pipeline import Enrichment
+from storage.articles import as_utc
+from storage.tables import (
+    Article,
+    ArticleEntity,
+    EnrichmentRecord,
+    EventRow,
+    FigureRow,
+    PersonRoleRow,
+)
+
+_DERIVED = (ArticleEntity, FigureRow, EventRow, PersonRoleRow)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An article to enrich. ``text`` is the title, a blank line, then the article text;
+    offsets stored are into the article text (``prefix`` characters later)."""
+
+    article_id: int
+    content_hash: str
+    text: str
+    language: str | None
+    prefix: int = 0
+
+
+def pending_articles(
+    session: Session, *, everything: bool = False, limit: int = 500, after_id: int = 0
+) -> list[Pending]:
+    """Articles never enriched or changed since (all of them with ``everything``), by id."""
+    statement: Any = (
+        sql_select(
+            *(
+                col(c)
+                for c in (
+                    Article.id,
+                    Article.content_hash,
+                    Article.title,
+                    Article.text,
+                    Article.language,
+                )
+            )
+        )
+        .outerjoin(EnrichmentRecord, col(EnrichmentRecord.article_id) == col(Article.id))
+        .where(col(Article.id) > after_id)
+        .order_by(col(Article.id))
+        .limit(limit)
+    )
+    if not everything:
+        statement = statement.where(
+            or_(
+                col(EnrichmentRecord.article_id).is_(None),
+                col(EnrichmentRecord.content_hash) != col(Article.content_hash),
+            )
+        )
+    return [
+        Pending(article_id, content_hash, f"{title}.\n\n{text}", language, len(title) + 3)
+        for article_id, content_hash, title, text, language in session.execute(statement).all()
+    ]
+
+
+def replace_enrichment(session: Session, item: Pending, result: Enrichment, model: str) -> None:
+    """Replace every derived row of one article with ``result`` (call inside a write session)."""
+    for table in _DERIVED:
+        session.exec(delete(table).where(col(table.article_id) == item.article_id))
+    offset = item.prefix  # the title's figures and events are restated in the text
+    for mention in result.mentions:
+        session.add(
+            ArticleEntity(
+                article_id=item.article_id,
+                name=mention.name,
+                label=mention.label,
+                count=mention.count,
+            )
+        )
+    for figure in (f for f in result.figures if f.start >= offset):
+        session.add(
+            FigureRow(
+                article_id=item.article_id,
+                value=figure.value,
+                value_max=figure.value_max,
+                unit=figure.unit,
+                currency=figure.currency,
+                metric=figure.metric,
+                change=figure.change,
+                period=figure.period,
+                entity=figure.entity,
+                text=figure.text,
+                sentence=figure.sentence,
+                start=figure.start - offset,
+                end=figure.end - offset,
+            )
+        )
+    for event in (e for e in result.events if e.start >= offset):
+        session.add(
+            EventRow(
+                article_id=item.article_id,
+                type=event.type,
+                entity=event.entity,
+                persons=event.persons,
+                trigger=event.trigger,
+                sentence=event.sentence,
+                start=event.start - offset,
+                end=event.end - offset,
+            )
+        )
+    for person in result.people:
+        session.add(
+            PersonRoleRow(
+                article_id=item.article_id, name=person.name, org=person.org, role=person.role
+            )
+        )
+    record = session.get(EnrichmentRecord, item.article_id)
+    if record is None:
+        record = EnrichmentRecord(
+            article_id=item.article_id,
+            content_hash=item.content_hash,
+            model=model,
+            enriched_at=datetime.now(UTC),
+        )
+    record.content_hash, record.model = item.content_hash, model
+    record.language, record.skipped = result.language, result.skipped
+    record.enriched_at = datetime.now(UTC)
+    session.add(record)
+    session.flush()
+
+
+@dataclass(frozen=True)
+class FactQuery:
+    entity: str | None = None
+    metric: str | None = None
+    type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+
+
+def _article_filters(statement: Any, query: FactQuery) -> Any:
+    if query.since:
+        statement = statement.where(col(Article.sort_at) >= as_utc(query.since))
+    if query.until:
+        statement = statement.where(col(Article.sort_at) < as_utc(query.until))
+    return statement
+
+
+def find_figures(session: Session, query: FactQuery) -> list[dict[str, Any]]:
+    """Figures, newest article first, with their article's url and date."""
+    statement = select(FigureRow, Article.url, Article.sort_at, Article.source).join(
+        Article, col(Article.id) == col(FigureRow.article_id)
+    )
+    if query.entity:
+        statement = statement.where(func.lower(FigureRow.entity) == query.entity.lower())
+    if query.metric:
+        statement = statement.where(func.lower(FigureRow.metric) == query.metric.lower())
+    statement = _article_filters(statement, query)
+    statement = statement.order_by(col(Article.sort_at).desc(), col(FigureRow.start)).limit(
+        query.limit
+    )
+    return [
+        {**row.model_dump(exclude={"id"}), "url": url, "published_at": at, "source": source}
+        for row, url, at, source in session.exec(statement).all()
+    ]
+
+
+def find_events(session: Session, query: FactQuery) -> list[dict[str, Any]]:
+    """Events, newest article first, with their article's url and date."""
+    statement = select(EventRow, Article.url, Article.sort_at, Article.source).join(
+        Article, col(Article.id) == col(EventRow.article_id)
+    )
+    if query.entity:
+        statement = statement.where(func.lower(EventRow.entity) == query.entity.lower())
+    if query.type:
+        statement = statement.where(EventRow.type == query.type)
+    statement = _article_filters(statement, query)
+    statement = statement.order_by(col(Article.sort_at).desc(), col(EventRow.start)).limit(
+        query.limit
+    )
+    return [
+        {**row.model_dump(exclude={"id"}), "url": url, "published_at": at, "source": source}
+        for row, url, at, source in session.exec(statement).all()
+    ]
+
+
+def mention_counts(
+    session: Session, *, entity: str | None, since: datetime | None, interval: str
+) -> list[dict[str, Any]]:
+    """Articles mentioning each watched entity, per day or week (ISO week starting Monday)."""
+    day = func.date(Article.sort_at)
+    period = day if interval == "day" else func.date(Article.sort_at, "weekday 0", "-6 days")
+    statement = (
+        select(ArticleEntity.name, period, func.count(func.distinct(ArticleEntity.article_id)))
+        .join(Article, col(Article.id) == col(ArticleEntity.article_id))
+        .where(ArticleEntity.label == "WATCH")
+        .group_by(ArticleEntity.name, period)
+        .order_by(period, ArticleEntity.name)
+    )
+    if entity:
+        statement = statement.where(func.lower(ArticleEntity.name) == entity.lower())
+    if since:
+        statement = statement.where(col(Article.sort_at) >= as_utc(since))
+    return [
+        {"entity": name, "period": str(when), "count": count}
+        for name, when, count in session.exec(statement).all()
+    ]
+
+
+def enrichment_counts(session: Session, article_ids: Sequence[int] = ()) -> dict[str, int]:
+    counts = {}
+    for table in (FigureRow, EventRow, PersonRoleRow):
+        statement = select(func.count()).select_from(table)
+        if article_ids:
+            statement = statement.where(col(table.article_id).in_(list(article_ids)))
+        counts[table.__tablename__] = int(session.exec(statement).one())
+    return counts
