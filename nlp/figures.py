@@ -111,6 +111,27 @@ COUNT_NOUNS = {
     "drivers": "employees",
     "hires": "employees",
 }
+# counted nouns reported under one unit name; others keep the noun as written
+UNIT_FAMILIES = {
+    "jobs": "jobs",
+    "roles": "jobs",
+    "positions": "jobs",
+    "employees": "employees",
+    "workers": "employees",
+    "staff": "employees",
+    "people": "employees",
+    "staffers": "employees",
+    "colleagues": "employees",
+    "orders": "orders",
+    "sellers": "sellers",
+    "merchants": "sellers",
+    "vendors": "sellers",
+    "users": "users",
+    "customers": "users",
+    "shoppers": "users",
+    "buyers": "users",
+    "subscribers": "users",
+}
 METRICS = (
     "GMV",
     "revenue",
@@ -164,11 +185,56 @@ PERCENT = re.compile(
     r"(?:\s?points?\b|\s?percentage points?\b)?",
     re.I,
 )
+# nouns a number may precede without being a notable count
+NOT_COUNTED = frozenset(
+    {
+        "years",
+        "months",
+        "weeks",
+        "days",
+        "hours",
+        "minutes",
+        "seconds",
+        "times",
+        "points",
+        "decades",
+        "centuries",
+        "percent",
+        "cents",
+        "pence",
+        "kilometres",
+        "kilometers",
+        "miles",
+        "metres",
+        "meters",
+        "kilograms",
+        "kg",
+        "tonnes",
+        "tons",
+        "degrees",
+        "pages",
+        "steps",
+        "spots",
+        "places",
+        "rounds",
+        "levels",
+        "basis",
+        "quarters",
+        "nights",
+        "words",
+    }
+)
+_STOP = (
+    r"(?:of|in|on|at|to|for|from|by|with|and|or|the|a|an|its|their|this|that|per|than|as|"
+    r"up|down|over|under|between|during|after|before|each|every|more|less|is|are|was|were|"
+    r"will|would|has|have|had|be|been|it|they|we|who|which|while|when|but|so|not|no)"
+)
+_COUNT_SCALE = r"million|billion|thousand|m|bn|k"
 COUNT = re.compile(
-    rf"(?<![\w$£€¥.,])(?P<num1>{_NUM})(?:\s?(?P<scale1>million|billion|thousand)\b)?"
-    rf"(?:\s(?:new|more|active|additional|full-time|part-time|seasonal|corporate|local|"
-    rf"third-party|independent|daily|monthly|registered|retail|warehouse|tech|US|UK|[A-Z][a-z]+)){{0,2}}"
-    rf"\s(?P<noun>{'|'.join(COUNT_NOUNS)})\b",
+    rf"(?<![\w$£€¥.,])(?P<num1>{_NUM})(?:\s?(?P<scale1>{_COUNT_SCALE})\b)?"
+    rf"(?:\s?(?:-|–|to)\s?(?P<num2>{_NUM})(?:\s?(?P<scale2>{_COUNT_SCALE})\b)?)?"
+    rf"(?P<mods>(?:\s(?!{_STOP}\b)[A-Za-z][\w-]*){{0,3}}?)"
+    rf"\s(?P<noun>{'|'.join(COUNT_NOUNS)}|(?!{_STOP}\b)[a-z][a-z-]*s)\b",
 )
 
 
@@ -223,15 +289,22 @@ def _percents(text: str) -> list[tuple[int, int, float, float | None]]:
     return found
 
 
-def _counts(text: str) -> list[tuple[int, int, float, str]]:
-    """``(start, end of the number, value, noun)`` of each counted quantity."""
+def _counts(text: str) -> list[tuple[int, int, float, float | None, str]]:
+    """``(start, end of the numbers, low, high, noun)`` of each counted quantity."""
     found = []
     for m in COUNT.finditer(text):
-        value = number(m.group("num1"), m.group("scale1"))
-        if 1900 <= value <= 2100 and "," not in m.group("num1") and not m.group("scale1"):
-            continue  # a year ("2026 shoppers" is rarer than "in 2026 stores opened")
-        number_end = m.end("scale1") if m.group("scale1") else m.end("num1")
-        found.append((m.start(), number_end, value, m.group("noun").lower()))
+        noun = m.group("noun").lower()
+        if noun in NOT_COUNTED:
+            continue
+        scale = m.group("scale1") or (m.group("scale2") if m.group("num2") else None)
+        value = number(m.group("num1"), scale)
+        if 1900 <= value <= 2100 and "," not in m.group("num1") and not scale:
+            continue  # a year ("in 2026 stores opened")
+        high = number(m.group("num2"), m.group("scale2") or scale) if m.group("num2") else None
+        last = "num2" if m.group("num2") else "num1"
+        scale_group = "scale2" if m.group("num2") else "scale1"
+        number_end = m.end(scale_group) if m.group(scale_group) else m.end(last)
+        found.append((m.start(), number_end, value, high, noun))
     return found
 
 
@@ -251,12 +324,12 @@ def find_amounts(text: str) -> list[Figure]:
         if not _overlaps((start, end), taken):
             taken.append((start, end))
             figures.append(Figure(text[start:end], start, end, low, "percent", high))
-    for start, end, value, noun in _counts(text):
+    for start, end, value, high, noun in _counts(text):
         if not _overlaps((start, end), taken):
             taken.append((start, end))
-            canonical = COUNT_NOUNS[noun]
-            unit = noun if canonical == "other" else canonical
-            figures.append(Figure(text[start:end], start, end, value, unit, metric=canonical))
+            canonical = COUNT_NOUNS.get(noun, "other")
+            unit = noun if canonical == "other" else UNIT_FAMILIES.get(noun, noun)
+            figures.append(Figure(text[start:end], start, end, value, unit, high, metric=canonical))
     return sorted(figures, key=lambda f: f.start)
 
 

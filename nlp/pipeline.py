@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from config.model import Watch
-from nlp.events import Event, PersonSpan, find_events
+from nlp.events import Event, PersonSpan, find_events, sales_from_figures
 from nlp.figures import EntitySpan, Figure, find_figures
 from nlp.people import PersonRole, find_people
 from nlp.watchlist import WATCH_LABEL, is_other_sense, ruler_patterns
@@ -100,13 +100,15 @@ def _clean_name(text: str) -> str:
     return name.strip()
 
 
-def _spans(doc: Any) -> tuple[list[EntitySpan], list[PersonSpan], Counter[tuple[str, str]]]:
+def _spans(
+    doc: Any, text: str
+) -> tuple[list[EntitySpan], list[PersonSpan], Counter[tuple[str, str]]]:
     entities: list[EntitySpan] = []
     people: list[PersonSpan] = []
     counts: Counter[tuple[str, str]] = Counter()
     for ent in doc.ents:
         if ent.label_ == WATCH_LABEL:
-            if is_other_sense(doc.text, ent.start_char, ent.end_char):
+            if is_other_sense(text, ent.start_char, ent.end_char):
                 continue
             entities.append(EntitySpan(ent.start_char, ent.end_char, ent.ent_id_, True))
             counts[(ent.ent_id_, WATCH_LABEL)] += 1
@@ -124,27 +126,67 @@ def _spans(doc: Any) -> tuple[list[EntitySpan], list[PersonSpan], Counter[tuple[
 
 def enrich_doc(doc: Any, language: str | None) -> Enrichment:
     """Everything the enrichment reads out of one processed document."""
-    text = doc.text
+    text = doc.text  # rebuilt from the tokens on every access: read it once
     sentences = [(s.start_char, s.end_char) for s in doc.sents]
-    entities, people, counts = _spans(doc)
+    entities, people, counts = _spans(doc, text)
+    figures = find_figures(text, sentences, entities)
+    events = find_events(text, sentences, entities, people)
     return Enrichment(
         language=language,
         tokens=len(doc),
         mentions=[Mention(name, label, n) for (name, label), n in sorted(counts.items())],
-        figures=find_figures(text, sentences, entities),
-        events=find_events(text, sentences, entities, people),
+        figures=figures,
+        events=events + sales_from_figures(figures, events),
         people=find_people(text, sentences, entities, people),
     )
 
 
+_worker_enricher: Enricher | None = None
+
+
+def _start_worker(model: str, watchlist: list[Watch], batch_size: int) -> None:
+    global _worker_enricher
+    _worker_enricher = Enricher(model, watchlist, processes=1, batch_size=batch_size)
+
+
+def _enrich_batch(batch: list[tuple[int, str, str | None]]) -> list[tuple[int, Enrichment]]:
+    assert _worker_enricher is not None
+    return list(_worker_enricher.enrich(batch))
+
+
 class Enricher:
-    """A loaded pipeline that enriches ``(key, text, language)`` items in batches."""
+    """A loaded pipeline that enriches ``(key, text, language)`` items in batches.
+
+    With ``processes`` > 1, a pool of worker processes each loads the model once
+    and runs the whole enrichment on its batches, sending back only the results
+    (small values, not spaCy documents), so the parent has little left to do.
+    """
 
     def __init__(
         self, model: str, watchlist: Sequence[Watch], *, processes: int = 1, batch_size: int = 32
     ) -> None:
-        self.nlp = load_model(model, watchlist)
         self.processes, self.batch_size = processes, batch_size
+        self.model, self.watchlist = model, list(watchlist)
+        self.nlp = load_model(model, watchlist)
+        self._pool: Any = None
+
+    def _workers(self) -> Any:
+        if self._pool is None:
+            import multiprocessing
+
+            context = multiprocessing.get_context("spawn")
+            self._pool = context.Pool(
+                self.processes,
+                initializer=_start_worker,
+                initargs=(self.model, self.watchlist, self.batch_size),
+            )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
 
     def enrich(
         self, items: Sequence[tuple[Any, str, str | None]]
@@ -153,12 +195,22 @@ class Enricher:
 
         Texts whose language is known and not English come back ``skipped``.
         """
+        if self.processes > 1 and len(items) > self.batch_size:
+            yield from self._enrich_parallel(items)
+            return
         english = [(text, i) for i, (_, text, lang) in enumerate(items) if lang in (None, "en")]
         results: dict[int, Enrichment] = {}
-        docs = self.nlp.pipe(
-            english, as_tuples=True, batch_size=self.batch_size, n_process=self.processes
-        )
-        for doc, index in docs:
+        for doc, index in self.nlp.pipe(english, as_tuples=True, batch_size=self.batch_size):
             results[index] = enrich_doc(doc, items[index][2] or "en")
         for index, (key, _text, language) in enumerate(items):
             yield key, results.get(index) or Enrichment(language=language, skipped=True)
+
+    def _enrich_parallel(
+        self, items: Sequence[tuple[Any, str, str | None]]
+    ) -> Iterator[tuple[Any, Enrichment]]:
+        indexed = [(i, text, language) for i, (_, text, language) in enumerate(items)]
+        size = self.batch_size
+        batches = [indexed[i : i + size] for i in range(0, len(indexed), size)]
+        for batch in self._workers().imap(_enrich_batch, batches):
+            for index, result in batch:
+                yield items[index][0], result

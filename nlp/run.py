@@ -8,13 +8,13 @@ article's derived rows in one transaction → next chunk. The only module of
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from config.model import Settings
 from nlp.pipeline import Enricher
 from storage.engine import Store
-from storage.enrichment import pending_articles, replace_enrichment
+from storage.enrichment import Pending, pending_articles, replace_enrichments
 
 
 @dataclass
@@ -27,6 +27,33 @@ class EnrichReport:
     languages: dict[str, int] = field(default_factory=dict)
 
 
+def _pending_chunks(store: Store, everything: bool, size: int) -> Iterator[list[Pending]]:
+    after_id = 0
+    while True:
+        with store.read() as session:
+            chunk = pending_articles(session, everything=everything, limit=size, after_id=after_id)
+        if not chunk:
+            return
+        yield chunk
+        after_id = chunk[-1].article_id
+
+
+def _enrich_chunk(
+    store: Store, enricher: Enricher, chunk: list[Pending], model: str, report: EnrichReport
+) -> None:
+    results = list(enricher.enrich([(item, item.text, item.language) for item in chunk]))
+    with store.write() as session:
+        replace_enrichments(session, results, model)
+    for _item, result in results:
+        report.articles += 1
+        report.skipped += result.skipped
+        report.tokens += result.tokens
+        report.figures += len(result.figures)
+        report.events += len(result.events)
+        language = result.language or "unknown"
+        report.languages[language] = report.languages.get(language, 0) + 1
+
+
 def enrich_store(
     settings: Settings,
     store: Store,
@@ -35,36 +62,26 @@ def enrich_store(
     enricher: Enricher | None = None,
     on_progress: Callable[[EnrichReport], None] | None = None,
 ) -> EnrichReport:
-    """Enrich pending articles chunk by chunk; returns what was done."""
+    """Enrich pending articles chunk by chunk; returns what was done.
+
+    The model is loaded only when something is pending (or ``enricher`` is reused).
+    """
     report = EnrichReport()
     options = settings.nlp
-    after_id = 0
-    while True:
-        with store.read() as session:
-            chunk = pending_articles(
-                session, everything=everything, limit=options.chunk, after_id=after_id
-            )
-        if not chunk:
-            return report
-        if enricher is None:
-            enricher = Enricher(
-                options.model,
-                settings.watch,
-                processes=options.processes,
-                batch_size=options.batch_size,
-            )
-        results = list(enricher.enrich([(item, item.text, item.language) for item in chunk]))
-        with store.write() as session:
-            for item, result in results:
-                replace_enrichment(session, item, result, options.model)
-        for _item, result in results:
-            report.articles += 1
-            report.skipped += result.skipped
-            report.tokens += result.tokens
-            report.figures += len(result.figures)
-            report.events += len(result.events)
-            language = result.language or "unknown"
-            report.languages[language] = report.languages.get(language, 0) + 1
-        after_id = chunk[-1].article_id
-        if on_progress is not None:
-            on_progress(report)
+    owned: Enricher | None = None
+    try:
+        for chunk in _pending_chunks(store, everything, options.chunk):
+            if enricher is None:
+                enricher = owned = Enricher(
+                    options.model,
+                    settings.watch,
+                    processes=options.processes,
+                    batch_size=options.batch_size,
+                )
+            _enrich_chunk(store, enricher, chunk, options.model, report)
+            if on_progress is not None:
+                on_progress(report)
+    finally:
+        if owned is not None:
+            owned.close()
+    return report

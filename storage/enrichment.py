@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import delete, func, insert, or_
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
@@ -77,70 +77,85 @@ def pending_articles(
     ]
 
 
-def replace_enrichment(session: Session, item: Pending, result: Enrichment, model: str) -> None:
-    """Replace every derived row of one article with ``result`` (call inside a write session)."""
-    for table in _DERIVED:
-        session.exec(delete(table).where(col(table.article_id) == item.article_id))
+def _rows(item: Pending, result: Enrichment) -> dict[type, list[dict[str, Any]]]:
+    """The derived rows of one article, as plain dicts for executemany inserts."""
     offset = item.prefix  # the title's figures and events are restated in the text
-    for mention in result.mentions:
-        session.add(
-            ArticleEntity(
-                article_id=item.article_id,
-                name=mention.name,
-                label=mention.label,
-                count=mention.count,
-            )
-        )
-    for figure in (f for f in result.figures if f.start >= offset):
-        session.add(
-            FigureRow(
-                article_id=item.article_id,
-                value=figure.value,
-                value_max=figure.value_max,
-                unit=figure.unit,
-                currency=figure.currency,
-                metric=figure.metric,
-                change=figure.change,
-                period=figure.period,
-                entity=figure.entity,
-                text=figure.text,
-                sentence=figure.sentence,
-                start=figure.start - offset,
-                end=figure.end - offset,
-            )
-        )
-    for event in (e for e in result.events if e.start >= offset):
-        session.add(
-            EventRow(
-                article_id=item.article_id,
-                type=event.type,
-                entity=event.entity,
-                persons=event.persons,
-                trigger=event.trigger,
-                sentence=event.sentence,
-                start=event.start - offset,
-                end=event.end - offset,
-            )
-        )
-    for person in result.people:
-        session.add(
-            PersonRoleRow(
-                article_id=item.article_id, name=person.name, org=person.org, role=person.role
-            )
-        )
-    record = session.get(EnrichmentRecord, item.article_id)
-    if record is None:
-        record = EnrichmentRecord(
-            article_id=item.article_id,
-            content_hash=item.content_hash,
-            model=model,
-            enriched_at=datetime.now(UTC),
-        )
-    record.content_hash, record.model = item.content_hash, model
-    record.language, record.skipped = result.language, result.skipped
-    record.enriched_at = datetime.now(UTC)
-    session.add(record)
-    session.flush()
+    article = item.article_id
+    return {
+        ArticleEntity: [
+            {"article_id": article, "name": m.name, "label": m.label, "count": m.count}
+            for m in result.mentions
+        ],
+        FigureRow: [
+            {
+                "article_id": article,
+                "value": f.value,
+                "value_max": f.value_max,
+                "unit": f.unit,
+                "currency": f.currency,
+                "metric": f.metric,
+                "change": f.change,
+                "period": f.period,
+                "entity": f.entity,
+                "text": f.text,
+                "sentence": f.sentence,
+                "start": f.start - offset,
+                "end": f.end - offset,
+            }
+            for f in result.figures
+            if f.start >= offset
+        ],
+        EventRow: [
+            {
+                "article_id": article,
+                "type": e.type,
+                "entity": e.entity,
+                "persons": e.persons,
+                "trigger": e.trigger,
+                "sentence": e.sentence,
+                "start": e.start - offset,
+                "end": e.end - offset,
+            }
+            for e in result.events
+            if e.start >= offset
+        ],
+        PersonRoleRow: [
+            {"article_id": article, "name": p.name, "org": p.org, "role": p.role}
+            for p in result.people
+        ],
+    }
+
+
+def replace_enrichments(
+    session: Session, results: Sequence[tuple[Pending, Enrichment]], model: str
+) -> None:
+    """Replace every derived row of these articles (call inside a write session)."""
+    ids = [item.article_id for item, _ in results]
+    for derived in _DERIVED:
+        session.execute(delete(derived).where(col(derived.article_id).in_(ids)))
+    session.execute(delete(EnrichmentRecord).where(col(EnrichmentRecord.article_id).in_(ids)))
+    batches: dict[type, list[dict[str, Any]]] = {table: [] for table in _DERIVED}
+    for item, result in results:
+        for kind, rows in _rows(item, result).items():
+            batches[kind].extend(rows)
+    for kind, rows in batches.items():
+        if rows:
+            session.execute(insert(kind), rows)
+    now = datetime.now(UTC)
+    session.execute(
+        insert(EnrichmentRecord),
+        [
+            {
+                "article_id": item.article_id,
+                "content_hash": item.content_hash,
+                "model": model,
+                "language": result.language,
+                "skipped": result.skipped,
+                "enriched_at": now,
+            }
+            for item, result in results
+        ],
+    )
 
 
 @dataclass(frozen=True)
