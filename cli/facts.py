@@ -12,6 +12,7 @@ from cli.dates import parse_when
 from cli.output import Format, print_csv, print_json, print_table
 from nlp.events import EVENT_TYPES
 from storage.enrichment import FactQuery, find_events, find_figures, mention_counts
+from storage.stories import find_stories
 
 FIGURE_FIELDS = (
     "article_id",
@@ -150,9 +151,12 @@ def mentions(
     entity: Annotated[str | None, typer.Option(help="Only this watched entity.")] = None,
     interval: Annotated[Interval, typer.Option(help="Count per day or per week.")] = Interval.day,
     since: Annotated[str | None, typer.Option(help="From this date (YYYY-MM-DD).")] = None,
+    per_story: Annotated[
+        bool, typer.Option("--stories", help="Count stories (each once), not articles.")
+    ] = False,
     output: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
 ) -> None:
-    """How many articles mentioned each watched entity, per day or week.
+    """How many articles (or stories) mentioned each watched entity, per day or week.
 
     Example: shopwatch mentions --entity Temu --interval week
     """
@@ -160,13 +164,57 @@ def mentions(
     rows = _store_rows(
         ctx,
         lambda session: mention_counts(
-            session, entity=entity, since=since_at, interval=interval.value
+            session, entity=entity, since=since_at, interval=interval.value, stories=per_story
         ),
     )
     _emit(rows, output, ("entity", "period", "count"), ["period", "entity", "count"])
 
 
+def stories(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="From this date (YYYY-MM-DD).")] = None,
+    min_sources: Annotated[
+        int, typer.Option(min=1, help="Only stories reported by at least this many outlets.")
+    ] = 1,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 50,
+    output: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+) -> None:
+    """Stories (the same news from one or more outlets), newest first, with their articles.
+
+    Example: shopwatch stories --min-sources 2
+    """
+    since_at = parse_when(since, option="--since")
+    rows = _store_rows(
+        ctx,
+        lambda session: find_stories(session, since=since_at, min_sources=min_sources, limit=limit),
+    )
+    if output is Format.json:
+        print_json(rows)
+        return
+    table = [
+        {
+            "first": r["first_at"],
+            "outlets": r["sources"],
+            "title": r["title"],
+            "reported by": [
+                f"{a['source']} ({a['published_at']:%m-%d %H:%M})"
+                if a["published_at"]
+                else a["source"]
+                for a in r["articles"]
+            ],
+        }
+        for r in rows
+    ]
+    _emit(
+        table,
+        output,
+        ("first", "outlets", "title", "reported by"),
+        ["first", "outlets", "title", "reported by"],
+    )
+
+
 def register(app: typer.Typer) -> None:
+    app.command()(stories)
     app.command()(figures)
     app.command()(events)
     app.command()(mentions)

@@ -19,6 +19,7 @@ from config.model import Watch
 from nlp.events import Event, PersonSpan, find_events, sales_from_figures
 from nlp.figures import EntitySpan, Figure, find_figures
 from nlp.people import PersonRole, find_people
+from nlp.stories import signature
 from nlp.watchlist import WATCH_LABEL, is_other_sense, ruler_patterns
 from shopwatch.errors import ShopwatchError
 
@@ -67,6 +68,7 @@ class Enrichment:
     figures: list[Figure] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     people: list[PersonRole] = field(default_factory=list)
+    signature: bytes = b""  # MinHash of the text, for story matching (nlp.stories)
 
 
 def load_model(model: str, watchlist: Sequence[Watch]) -> Any:
@@ -138,6 +140,7 @@ def enrich_doc(doc: Any, language: str | None) -> Enrichment:
         figures=figures,
         events=events + sales_from_figures(figures, events),
         people=find_people(text, sentences, entities, people),
+        signature=signature(text),
     )
 
 

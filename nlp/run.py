@@ -2,7 +2,8 @@
 
 Stages, in order: read a chunk of pending articles (never enriched, or changed
 since) → run them through :class:`nlp.pipeline.Enricher` → replace each
-article's derived rows in one transaction → next chunk. The only module of
+article's derived rows and place it in its story (:mod:`nlp.stories`,
+:mod:`storage.stories`) in one transaction → next chunk. The only module of
 ``nlp`` that touches the store; the rest is pure.
 """
 
@@ -13,8 +14,10 @@ from dataclasses import dataclass, field
 
 from config.model import Settings
 from nlp.pipeline import Enricher
+from nlp.stories import key_facts, signature, watched_names
 from storage.engine import Store
 from storage.enrichment import Pending, pending_articles, replace_enrichments
+from storage.stories import StoryInput, assign_stories
 
 
 @dataclass
@@ -42,8 +45,18 @@ def _enrich_chunk(
     store: Store, enricher: Enricher, chunk: list[Pending], model: str, report: EnrichReport
 ) -> None:
     results = list(enricher.enrich([(item, item.text, item.language) for item in chunk]))
+    stories = [
+        StoryInput(
+            item.article_id,
+            sorted(key_facts(result)),
+            result.signature or signature(item.text),
+            watched_names(result),
+        )
+        for item, result in results
+    ]
     with store.write() as session:
         replace_enrichments(session, results, model)
+        assign_stories(session, stories)
     for _item, result in results:
         report.articles += 1
         report.skipped += result.skipped

@@ -21,6 +21,7 @@ from storage.articles import as_utc
 from storage.tables import (
     Article,
     ArticleEntity,
+    ArticleStory,
     EnrichmentRecord,
     EventRow,
     FigureRow,
@@ -215,18 +216,32 @@ def find_events(session: Session, query: FactQuery) -> list[dict[str, Any]]:
 
 
 def mention_counts(
-    session: Session, *, entity: str | None, since: datetime | None, interval: str
+    session: Session,
+    *,
+    entity: str | None,
+    since: datetime | None,
+    interval: str,
+    stories: bool = False,
 ) -> list[dict[str, Any]]:
-    """Articles mentioning each watched entity, per day or week (ISO week starting Monday)."""
+    """Articles (or stories, each once) mentioning each watched entity, per day or ISO week."""
     day = func.date(Article.sort_at)
     period = day if interval == "day" else func.date(Article.sort_at, "weekday 0", "-6 days")
+    counted = (
+        func.count(func.distinct(ArticleStory.story_id))
+        if stories
+        else func.count(func.distinct(ArticleEntity.article_id))
+    )
     statement = (
-        select(ArticleEntity.name, period, func.count(func.distinct(ArticleEntity.article_id)))
+        select(ArticleEntity.name, period, counted)
         .join(Article, col(Article.id) == col(ArticleEntity.article_id))
         .where(ArticleEntity.label == "WATCH")
         .group_by(ArticleEntity.name, period)
         .order_by(period, ArticleEntity.name)
     )
+    if stories:
+        statement = statement.join(
+            ArticleStory, col(ArticleStory.article_id) == col(ArticleEntity.article_id)
+        )
     if entity:
         statement = statement.where(func.lower(ArticleEntity.name) == entity.lower())
     if since:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -151,3 +151,25 @@ class PersonRoleRow(SQLModel, table=True):
     name: str = Field(index=True)
     org: str | None = None
     role: str
+
+
+class Story(SQLModel, table=True):
+    """Articles from any outlets that report the same news."""
+
+    __tablename__ = "stories"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str
+    first_at: datetime = Field(index=True)
+
+
+class ArticleStory(SQLModel, table=True):
+    """An article's story, and what it is matched on (key facts, MinHash signature)."""
+
+    __tablename__ = "article_stories"
+
+    article_id: int = Field(foreign_key="articles.id", primary_key=True, ondelete="CASCADE")
+    story_id: int = Field(foreign_key="stories.id", index=True)
+    at: datetime = Field(index=True)
+    keys: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    signature: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

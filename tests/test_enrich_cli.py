@@ -11,7 +11,15 @@ def _counts(crawled: CrawledWorld) -> tuple[int, ...]:
     with sqlite3.connect(crawled.config.parent / "shopwatch.db") as db:
         return tuple(
             db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("figures", "events", "people", "article_entities", "enrichments")
+            for table in (
+                "figures",
+                "events",
+                "people",
+                "article_entities",
+                "enrichments",
+                "stories",
+                "article_stories",
+            )
         )
 
 
@@ -113,3 +121,38 @@ def test_search_by_watched_entity_and_mentions(crawled: CrawledWorld) -> None:
             config=crawled.config,
         ).json()
     )
+
+
+def test_stories_group_the_same_news_across_outlets(crawled: CrawledWorld) -> None:
+    rows = run_cli(
+        "stories", "--min-sources", "2", "--format", "json", config=crawled.config
+    ).json()
+    by_slug = {}
+    for story in rows:
+        slugs = {a["url"].rsplit("/", 1)[-1].removesuffix(".html") for a in story["articles"]}
+        for slug in slugs:
+            by_slug[slug] = slugs
+    okafor = by_slug["okafor-exits-tiktok-shop-us"]
+    assert {
+        "tiktok-shop-us-head-okafor-steps-down",
+        "okafor-exits-tiktok-shop-us-syndicated",
+    } <= okafor  # rewrite and syndicated copy
+    assert "shein-hit-with-dsa-fine-brussels" in by_slug["eu-fines-shein-420-million-dsa"]
+    assert "temu-november-sale-record-gmv" in by_slug["temu-singles-day-gmv"]
+    assert "amazon-job-cuts-worldwide-stores-division" in by_slug["amazon-cuts-2000-stores-jobs"]
+    for story in rows:  # no story mixes a Temu sale with Shein news
+        titles = " ".join(a["title"] for a in story["articles"])
+        assert not ("Temu" in titles and "Shein freezes" in titles)
+    per_story = run_cli(
+        "mentions",
+        "--entity",
+        "TikTok Shop",
+        "--stories",
+        "--format",
+        "json",
+        config=crawled.config,
+    ).json()
+    per_article = run_cli(
+        "mentions", "--entity", "TikTok Shop", "--format", "json", config=crawled.config
+    ).json()
+    assert 0 < sum(r["count"] for r in per_story) < sum(r["count"] for r in per_article)
