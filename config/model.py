@@ -8,10 +8,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -35,8 +45,65 @@ def _regex(value: str) -> str:
     return value
 
 
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)")
+_DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+EVENT_TYPES = ("leadership", "sales", "layoffs", "hiring", "expansion", "regulation")
+
+
+def parse_duration(value: object) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"6h"``, ``"1d"``, ``"1h30m"`` or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        parts = _DURATION_PART.findall(text)
+        if not text or "".join(n + u for n, u in parts) != text:
+            raise ValueError(f"not a duration like '90s', '15m', '6h' or '1d': {value!r}")
+        seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    else:
+        raise ValueError(f"not a duration: {value!r}")
+    if seconds <= 0:
+        raise ValueError(f"a duration must be positive, got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name like 'Europe/London')"
+        ) from exc
+    return value
+
+
+def _cron(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(
+            f"not a cron expression 'minute hour day month weekday' ({exc}): {value!r}"
+        ) from exc
+    return value
+
+
+def _email(value: str) -> str:
+    value = value.strip()
+    if not re.fullmatch(r"[^@\s<>,;]+@[^@\s<>,;]+", value):
+        raise ValueError(f"not an email address: {value!r}")
+    return value
+
+
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Regex = Annotated[str, AfterValidator(_regex)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+Cron = Annotated[str, AfterValidator(_cron)]
+Email = Annotated[str, AfterValidator(_email)]
 
 
 class _Section(BaseModel):
@@ -135,20 +202,157 @@ class Watch(_Section):
     kind: str = "competitor"
 
 
+class Schedule(_Section):
+    """One ``[[schedules]]`` entry: a group of sources crawled on an interval or a cron."""
+
+    name: str = Field(min_length=1, max_length=64)
+    sources: list[str] = Field(default_factory=list, description="empty: every enabled source")
+    tags: list[str] = Field(default_factory=list, description="sources with any of these tags")
+    every: Duration | None = None
+    schedule: Cron | None = None
+    timezone: TimeZone = "UTC"
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> Schedule:
+        if (self.every is None) == (self.schedule is None):
+            raise ValueError('give exactly one of every = "15m" or schedule = "0 7 * * *"')
+        return self
+
+
+class SchedulerSettings(_Section):
+    """``[scheduler]``: the long-running service (``shopwatch run``)."""
+
+    crawl_every: Duration = Field(
+        default=timedelta(hours=1), description="crawl of every source when no [[schedules]]"
+    )
+    stop_timeout: Duration = Field(
+        default=timedelta(seconds=60), description="how long SIGTERM waits for a running job"
+    )
+    lock_timeout: Duration = Field(
+        default=timedelta(minutes=2), description="a lock not renewed this long is abandoned"
+    )
+    outbox_every: Duration = Field(default=timedelta(minutes=1), description="retry interval")
+
+
+class DigestSettings(_Section):
+    """``[digest]``: the daily email."""
+
+    schedule: Cron = "0 7 * * *"
+    timezone: TimeZone = "UTC"
+    recipients: list[Email] = Field(default_factory=list)
+    sender: Email = "shopwatch@localhost"
+    grace: Duration = Field(default=timedelta(hours=6), description="catch-up after downtime")
+    stories_per_entity: int = Field(default=5, ge=1, le=100)
+    chart_days: int = Field(default=14, ge=2, le=366)
+
+
+class SmtpSettings(_Section):
+    """``[smtp]``: the mail server digests (and email alerts) are sent through."""
+
+    host: str = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password_env: str = Field(default="SHOPWATCH_SMTP_PASSWORD", min_length=1)
+    timeout: float = Field(default=30, gt=0, le=600)
+
+
+class DeliverySettings(_Section):
+    """``[delivery]``: the outbox that retries failed sends."""
+
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    retry_base: Duration = Field(default=timedelta(minutes=1), description="first retry delay")
+    retry_max: Duration = Field(default=timedelta(hours=1), description="longest retry delay")
+    alert_max_age: Duration = Field(
+        default=timedelta(days=3), description="older articles never alert"
+    )
+
+
+class FigureCondition(_Section):
+    metric: str | None = None
+    change: Literal["up", "down", "none"] | None = None
+    min_value: float | None = None
+
+
+class AlertRule(_Section):
+    """One ``[[alerts]]`` rule: what must be mentioned, and where to say so."""
+
+    name: str = Field(min_length=1, max_length=64)
+    entities: list[str] = Field(default_factory=list)
+    events: list[Literal[EVENT_TYPES]] = Field(default_factory=list)  # type: ignore[valid-type]
+    query: str | None = None
+    min_figure: FigureCondition | None = None
+    channels: list[str] = Field(min_length=1, description="Apprise URLs")
+    enabled: bool = True
+
+    @field_validator("query")
+    @classmethod
+    def _fts_query(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import sqlite3
+
+        with sqlite3.connect(":memory:") as db:
+            db.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+            try:
+                db.execute("SELECT * FROM t WHERE t MATCH ?", (value,)).fetchall()
+            except sqlite3.Error as exc:
+                raise ValueError(
+                    f'not a full-text query (use words, "phrases", AND, OR, NOT, '
+                    f"parentheses): {value!r} ({exc})"
+                ) from exc
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _apprise_urls(cls, value: list[str]) -> list[str]:
+        import apprise
+
+        for url in value:
+            if not apprise.Apprise().add(url):
+                raise ValueError(f"not a notification URL Apprise understands: {url!r}")
+        return value
+
+
 class Settings(_Section):
     """The whole configuration."""
 
     store: StoreSettings = Field(default_factory=StoreSettings)
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)
     nlp: NlpSettings = Field(default_factory=NlpSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     sources: list[Source] = Field(default_factory=list)
     watch: list[Watch] = Field(default_factory=list)
+    schedules: list[Schedule] = Field(default_factory=list)
+    alerts: list[AlertRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        sources = {s.name for s in self.sources}
+        watched = {w.name for w in self.watch}
+        for index, entry in enumerate(self.schedules):
+            for name in entry.sources:
+                if name not in sources:
+                    raise ValueError(f"schedules[{index}].sources: no source named {name!r}")
+        for index, rule in enumerate(self.alerts):
+            for name in rule.entities:
+                if name not in watched:
+                    raise ValueError(
+                        f"alerts[{index}].entities: {name!r} is not a [[watch]] name "
+                        f"(known: {', '.join(sorted(watched)) or 'none'})"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:
         for label, names in (
             ("sources", [s.name for s in self.sources]),
             ("watch", [w.name for w in self.watch]),
+            ("schedules", [s.name for s in self.schedules]),
+            ("alerts", [a.name for a in self.alerts]),
         ):
             seen: set[str] = set()
             for name in names:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from config.model import EVENT_TYPES
 from nlp.figures import EntitySpan, Figure, owner
 
-EVENT_TYPES = ("leadership", "sales", "layoffs", "hiring", "expansion", "regulation")
+__all__ = ["EVENT_TYPES", "TRIGGERS", "Event", "find_events"]
 
 TRIGGERS: dict[str, re.Pattern[str]] = {
     kind: re.compile(pattern, re.I)

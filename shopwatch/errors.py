@@ -36,3 +36,20 @@ class ExtractError(ShopwatchError):
 
 class StoreError(ShopwatchError):
     """The store could not be opened, read or written."""
+
+
+class DeliveryError(ShopwatchError):
+    """A message could not be delivered (mail server or notification service refused it).
+
+    ``permanent`` says retrying the same message cannot help (a 5xx refusal).
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class LockedError(ShopwatchError):
+    """Another process holds a lock this one needs (a second scheduler on one store)."""
+
+    exit_code = 3

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import overload
 
 from sqlalchemy import func, or_
 from sqlalchemy.exc import SQLAlchemyError
@@ -65,6 +66,10 @@ def content_hash(title: str, text: str) -> str:
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: None) -> None: ...
 def as_utc(moment: datetime | None) -> datetime | None:
     """Datetimes are handled as aware UTC; a naive one is taken to be UTC already."""
     if moment is None:

@@ -103,6 +103,11 @@ def _ensure_sqlite_folder(url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+def rowcount(result: Any) -> int:
+    """Rows an UPDATE or DELETE touched (``Result`` types do not declare it)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def open_store(url: str, busy_timeout: float = 30.0, *, create: bool = True) -> Store:
     """Open the store at ``url``; create its schema when ``create`` (the default)."""
     store = Store(url, busy_timeout)

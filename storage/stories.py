@@ -92,7 +92,7 @@ def assign_stories(session: Session, items: Sequence[StoryInput]) -> None:
         if match is not None:
             story = session.get(Story, match.story_id)
             assert story is not None
-            if at < as_utc(story.first_at):  # type: ignore[operator]
+            if at < as_utc(story.first_at):
                 story.first_at, story.title = at, article.title
         else:
             story = Story(title=article.title, first_at=at)

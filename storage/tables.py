@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -173,3 +173,99 @@ class ArticleStory(SQLModel, table=True):
     at: datetime = Field(index=True)
     keys: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     signature: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class DigestRecord(SQLModel, table=True):
+    """A digest that was built for sending: one per day and recipient list (``key``)."""
+
+    __tablename__ = "digests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, description="day|recipients, plus |forced-… for --force")
+    day: str = Field(index=True)
+    subject: str
+    articles: int
+    stories: int
+    created_at: datetime
+
+
+class AlertRecord(SQLModel, table=True):
+    """A rule that fired for a story: at most once per (rule, story)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("rule", "story_id", name="uq_alerts_rule_story"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str
+    story_id: int = Field(index=True)
+    article_id: int = Field(foreign_key="articles.id", index=True)
+    entity: str | None = None
+    title: str
+    sentence: str = Field(sa_column=Column(Text, nullable=False))
+    url: str
+    source: str
+    outlets: int
+    reason: str
+    fired_at: datetime = Field(index=True)
+
+
+class AlertCheck(SQLModel, table=True):
+    """Which content of an article the alert rules have seen."""
+
+    __tablename__ = "alert_checks"
+
+    article_id: int = Field(foreign_key="articles.id", primary_key=True, ondelete="CASCADE")
+    content_hash: str
+    checked_at: datetime
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: one message to one channel, retried until sent or given up."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, description="idempotency key: one delivery per key")
+    kind: str = Field(description="digest or alert")
+    ref: int | None = Field(default=None, description="digests.id or alerts.id")
+    channel: str = Field(description="smtp or an Apprise URL")
+    recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    subject: str
+    body: str = Field(sa_column=Column(Text, nullable=False), description="plain text")
+    message: bytes | None = Field(
+        default=None, sa_column=Column(LargeBinary), description="the whole email"
+    )
+    status: str = Field(default="pending", description="pending, sending, sent or failed")
+    attempts: int = 0
+    next_attempt_at: datetime
+    last_error: str | None = None
+    created_at: datetime
+    sent_at: datetime | None = None
+
+
+class ServiceLock(SQLModel, table=True):
+    """A named lock held by one process (the scheduler's single-instance guarantee)."""
+
+    __tablename__ = "locks"
+
+    name: str = Field(primary_key=True)
+    owner: str
+    host: str
+    pid: int
+    acquired_at: datetime
+    renewed_at: datetime
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a scheduled job."""
+
+    __tablename__ = "job_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(index=True)
+    scheduled_for: datetime | None = None
+    started_at: datetime = Field(index=True)
+    finished_at: datetime | None = None
+    status: str = "running"
+    detail: str | None = None

@@ -1,0 +1,139 @@
+"""Delivery stage: sending what the outbox holds, with bounded retries and backoff.
+
+Digests and alerts are not sent where they are decided: they are written to
+the outbox (``deliveries``) in the same transaction as their record, and
+:func:`flush_outbox` sends whatever is due. A failed attempt is retried after
+``[delivery] retry_base``, doubling up to ``retry_max``, at most
+``max_attempts`` times; a permanent refusal (5xx) fails at once. Nothing is
+lost when the process stops in between: the rows wait in the store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from config.model import Settings
+from delivery.send import notify, send_email
+from shopwatch.errors import DeliveryError
+from storage.engine import Store
+from storage.outbox import claim, due_ids, mark_failed, mark_sent, release_stale, retry_delay
+from storage.tables import Delivery
+
+log = logging.getLogger(__name__)
+
+# A delivery left "sending" this long belongs to a process that died mid-send.
+STALE_SENDING = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed delivery, detached from its session."""
+
+    id: int
+    kind: str
+    channel: str
+    recipients: list[str]
+    subject: str
+    body: str
+    message: bytes | None
+    attempts: int
+
+
+@dataclass
+class FlushReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+Sender = Callable[[Outgoing], None]
+
+
+def default_sender(settings: Settings, smtp_password: str | None) -> Sender:
+    """Email over ``[smtp]`` for the ``smtp`` channel, Apprise for every other URL."""
+
+    def send(item: Outgoing) -> None:
+        if item.channel == "smtp":
+            if item.message is None:
+                raise DeliveryError("an email delivery without a message", permanent=True)
+            send_email(
+                settings.smtp, smtp_password, item.message, settings.digest.sender, item.recipients
+            )
+        else:
+            notify(item.channel, item.subject, item.body)
+
+    return send
+
+
+def _outgoing(row: Delivery) -> Outgoing:
+    assert row.id is not None
+    return Outgoing(
+        row.id,
+        row.kind,
+        row.channel,
+        list(row.recipients),
+        row.subject,
+        row.body,
+        row.message,
+        row.attempts,
+    )
+
+
+def flush_outbox(
+    store: Store, settings: Settings, send: Sender, *, now: datetime | None = None
+) -> FlushReport:
+    """Send every delivery that is due; record each outcome."""
+    now = now or datetime.now(UTC)
+    policy = settings.delivery
+    report = FlushReport()
+    with store.write() as session:
+        release_stale(session, now - STALE_SENDING)
+    with store.read() as session:
+        ids = due_ids(session, now)
+    for delivery_id in ids:
+        with store.write() as session:
+            row = claim(session, delivery_id, now)
+            item = _outgoing(row) if row is not None else None
+        if item is None:
+            continue  # another process took it
+        try:
+            send(item)
+        except Exception as raised:  # any failure is recorded; the row never stays claimed
+            exc = (
+                raised
+                if isinstance(raised, DeliveryError)
+                else DeliveryError(f"{type(raised).__name__}: {raised}")
+            )
+            attempts = item.attempts + 1
+            give_up = exc.permanent or attempts >= policy.max_attempts
+            retry_at = (
+                None
+                if give_up
+                else now + retry_delay(attempts, policy.retry_base, policy.retry_max)
+            )
+            with store.write() as session:
+                mark_failed(session, item.id, str(exc), retry_at)
+            report.errors.append(str(exc))
+            if give_up:
+                report.failed += 1
+                log.error(
+                    "delivery %s failed for good after %d attempt(s): %s", item.id, attempts, exc
+                )
+            else:
+                report.retrying += 1
+                log.warning(
+                    "delivery %s failed (attempt %d), retrying at %s: %s",
+                    item.id,
+                    attempts,
+                    retry_at,
+                    exc,
+                )
+            continue
+        with store.write() as session:
+            mark_sent(session, item.id, datetime.now(UTC))
+        report.sent += 1
+    return report

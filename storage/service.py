@@ -1,0 +1,134 @@
+"""Storage stage: the scheduler's single-instance lock and the record of job runs.
+
+The lock is a row in ``locks``: taking it is an insert, or an update of a row
+whose holder stopped renewing it (``stale_before``) or whose process is known
+dead. Write sessions start with ``BEGIN IMMEDIATE`` on SQLite, so two
+processes racing for the lock are serialised by the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, update
+from sqlmodel import Session, col, select
+
+from storage.articles import as_utc
+from storage.engine import rowcount
+from storage.tables import JobRun, ServiceLock
+
+
+@dataclass(frozen=True)
+class Holder:
+    owner: str
+    host: str
+    pid: int
+    acquired_at: datetime
+    renewed_at: datetime
+
+
+def _holder(row: ServiceLock) -> Holder:
+    acquired, renewed = as_utc(row.acquired_at), as_utc(row.renewed_at)
+    assert acquired is not None and renewed is not None
+    return Holder(row.owner, row.host, row.pid, acquired, renewed)
+
+
+def try_lock(
+    session: Session,
+    name: str,
+    me: Holder,
+    *,
+    stale_before: datetime,
+    dead: bool = False,
+) -> Holder | None:
+    """Take lock ``name`` for ``me``; return None on success, else the current holder.
+
+    ``dead`` says the caller has checked that the holder's process no longer
+    exists (same host), so the lock can be taken before it goes stale.
+    """
+    row = session.get(ServiceLock, name)
+    if row is None:
+        session.add(
+            ServiceLock(
+                name=name,
+                owner=me.owner,
+                host=me.host,
+                pid=me.pid,
+                acquired_at=me.acquired_at,
+                renewed_at=me.renewed_at,
+            )
+        )
+        session.flush()
+        return None
+    held = _holder(row)
+    if held.owner != me.owner and held.renewed_at >= as_utc(stale_before) and not dead:
+        return held
+    row.owner, row.host, row.pid = me.owner, me.host, me.pid
+    row.acquired_at, row.renewed_at = me.acquired_at, me.renewed_at
+    session.add(row)
+    session.flush()
+    return None
+
+
+def lock_holder(session: Session, name: str) -> Holder | None:
+    row = session.get(ServiceLock, name)
+    return _holder(row) if row is not None else None
+
+
+def renew_lock(session: Session, name: str, owner: str, now: datetime) -> bool:
+    """Extend the lease; False when ``owner`` no longer holds the lock."""
+    result = session.execute(
+        update(ServiceLock)
+        .where(col(ServiceLock.name) == name, col(ServiceLock.owner) == owner)
+        .values(renewed_at=as_utc(now))
+    )
+    return rowcount(result) > 0
+
+
+def release_lock(session: Session, name: str, owner: str) -> None:
+    session.execute(
+        delete(ServiceLock).where(col(ServiceLock.name) == name, col(ServiceLock.owner) == owner)
+    )
+
+
+def start_job(session: Session, job: str, started: datetime, scheduled: datetime | None) -> int:
+    row = JobRun(job=job, started_at=as_utc(started), scheduled_for=as_utc(scheduled))
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    return row.id
+
+
+def finish_job(
+    session: Session, run_id: int, finished: datetime, status: str, detail: str | None
+) -> None:
+    session.execute(
+        update(JobRun)
+        .where(col(JobRun.id) == run_id)
+        .values(finished_at=as_utc(finished), status=status, detail=detail)
+    )
+
+
+def abandon_running_jobs(session: Session, finished: datetime) -> int:
+    """Mark runs a dead scheduler left ``running`` as ``abandoned``."""
+    result = session.execute(
+        update(JobRun)
+        .where(col(JobRun.status) == "running")
+        .values(status="abandoned", finished_at=as_utc(finished))
+    )
+    return rowcount(result)
+
+
+def last_runs(session: Session) -> dict[str, JobRun]:
+    """The latest run of every job."""
+    newest = select(func.max(JobRun.id)).group_by(JobRun.job)
+    rows = session.exec(select(JobRun).where(col(JobRun.id).in_(newest))).all()
+    return {row.job: row for row in rows}
+
+
+def job_runs(session: Session, job: str | None = None, limit: int = 100) -> list[JobRun]:
+    statement = select(JobRun).order_by(col(JobRun.started_at).desc()).limit(limit)
+    if job:
+        statement = statement.where(JobRun.job == job)
+    return list(session.exec(statement).all())
