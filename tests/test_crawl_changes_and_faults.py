@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,9 @@ def test_a_changed_article_is_updated_not_duplicated(own_world: NewsWorld, tmp_p
     assert run_cli("crawl", "--json", config=config).json()["new"] == len(articles())
     target = next(a for a in articles() if a["publisher"] == "market-wire")
     corrected = [*target["paragraphs"], "Correction: an earlier version misstated the date."]
-    own_world.edit_article(target["slug"], paragraphs=corrected, updated="2026-11-25T09:00:00Z")
+    # the publisher's edit is dated now: after the first crawl fetched the page
+    edited = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    own_world.edit_article(target["slug"], paragraphs=corrected, updated=edited)
     totals = run_cli("crawl", "--json", config=config).json()
     assert (totals["new"], totals["updated"], totals["failed"]) == (0, 1, 0)
     assert _count(db, "SELECT count(*) FROM articles") == len(articles())
