@@ -6,8 +6,10 @@ Works offline: the world is served on a free loopback port of this machine.
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -16,8 +18,10 @@ from cli.crawl import crawl_with_progress, print_report
 from cli.enrich import enrich_with_progress, summary
 from cli.output import err_console, print_table
 from config import example_watchlist_toml, load_settings
+from config.model import Settings
 from newsworld import NewsWorld, sources_toml
-from storage.articles import article_counts
+from storage.articles import article_counts, newest_article_time
+from storage.engine import Store
 from storage.enrichment import FactQuery, find_events, find_figures
 from storage.search import ArticleQuery, find_articles
 
@@ -32,6 +36,25 @@ def demo_config(base_url: str, db_path: Path) -> str:
     )
 
 
+def write_demo_digest(settings: Settings, store: Store, path: Path) -> Path:
+    """The digest of the world's last week (its newest article's day and the six before)."""
+    from delivery.chart import mentions_chart
+    from delivery.digest import make_digest, window_for
+    from delivery.message import standalone_html
+
+    with store.read() as session:
+        newest = newest_article_time(session)
+    zone = settings.digest.timezone
+    now = datetime.now(UTC)
+    day = (newest or now).astimezone(ZoneInfo(zone)).date()
+    since = datetime.combine(day - timedelta(days=6), time(0), ZoneInfo(zone))
+    digest = make_digest(store, settings.digest, window_for(zone, now=now, day=day, since=since))
+    store.close()
+    chart = mentions_chart(digest.chart_days, digest.mentions) if digest.mentions else None
+    path.write_text(standalone_html(digest, chart), encoding="utf-8")
+    return path
+
+
 def demo(
     ctx: typer.Context,
     directory: Annotated[
@@ -43,7 +66,9 @@ def demo(
         ),
     ] = None,
 ) -> None:
-    """Serve the bundled news world on loopback, crawl it into a fresh store, and show the results.
+    """Serve the bundled news world on loopback, crawl it into a fresh store, show what it found.
+
+    Ends by writing the digest of the world's last week to DIR/digest.html.
 
     Example: shopwatch demo --dir ./demo-output
     """
@@ -112,7 +137,9 @@ def demo(
         ["published", "entity", "people", "sentence"],
         title="leadership changes",
     )
+    digest_path = write_demo_digest(settings, app.store(settings), folder / "digest.html")
     typer.echo(f"\nstore:  {db_path}\nconfig: {config_path.resolve()}")
+    typer.echo(f"digest: {digest_path.resolve()}")
     typer.echo(f'try:    shopwatch --config {config_path.resolve()} search "Temu"')
 
 

@@ -255,6 +255,7 @@ class SmtpSettings(_Section):
     username: str | None = None
     password_env: str = Field(default="SHOPWATCH_SMTP_PASSWORD", min_length=1)
     timeout: float = Field(default=30, gt=0, le=600)
+    ca_file: str | None = Field(default=None, description="PEM bundle to trust instead")
 
 
 class DeliverySettings(_Section):

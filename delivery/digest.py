@@ -42,6 +42,7 @@ from storage.outbox import digest_sent, enqueue, record_digest
 from storage.tables import Delivery, DigestRecord, EventRow, FigureRow
 
 CHART_ENTITIES = 8
+PROMINENCE = 0.3
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,21 @@ def _chart(
     return (axis, series) if series else ([], [])
 
 
+def about(watched: Sequence[tuple[str, int]]) -> list[str]:
+    """The watched entities an article is about, leaving out mentions in passing.
+
+    An entity counts when it is mentioned at least ``PROMINENCE`` times as often
+    as the article's most mentioned one, and at least twice (the most mentioned
+    always counts): a Temu story that names Amazon once for comparison is not an
+    Amazon story.
+    """
+    if not watched:
+        return []
+    top = max(count for _, count in watched)
+    floor = min(top, max(2.0, PROMINENCE * top))
+    return [name for name, count in watched if count >= floor]
+
+
 def build_digest(
     window: Window,
     articles: Sequence[WindowArticle],
@@ -200,19 +216,24 @@ def build_digest(
     for member in members:
         grouped[member.story_id].append(member)
     per_entity: dict[str, list[WindowArticle]] = defaultdict(list)
+    mentions: Counter[str] = Counter()
     for article in articles:
-        for name in article.watched:
+        for name in about(article.watched):
             per_entity[name].append(article)
-    order = Counter({name: len(items) for name, items in per_entity.items()})
+        mentions.update(dict(article.watched))
+    for entity in [f.entity for f in figures] + [e.entity for e in events]:
+        if entity is not None and entity in mentions:  # a figure or event: a section too
+            per_entity.setdefault(entity, [])
+    ranked = sorted(per_entity, key=lambda name: (-len(per_entity[name]), -mentions[name], name))
     sections = [
         EntitySection(
             entity=name,
-            articles=count,
+            articles=len(per_entity[name]),
             stories=_stories(per_entity[name], grouped, stories_per_entity),
             figures=_figures(name, figures, by_id),
             events=_events(name, events, by_id),
         )
-        for name, count in sorted(order.items(), key=lambda item: (-item[1], item[0]))
+        for name in ranked
     ]
     story_ids = {a.story_id if a.story_id is not None else -a.id for a in articles}
     axis, series = _chart(window, times, chart_days)
@@ -319,4 +340,5 @@ def queue_digest(
                 created_at=now,
             ),
         )
-    return Queued("queued", key, digest.subject, now, delivery.id if delivery else None)
+        delivery_id = delivery.id if delivery else None  # (read before the commit expires it)
+    return Queued("queued", key, digest.subject, now, delivery_id)

@@ -47,24 +47,25 @@ class FlushReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # of the failed and retrying attempts
+    notes: list[str] = field(default_factory=list)  # of sent ones (refused recipients)
 
 
-Sender = Callable[[Outgoing], None]
+# Sends one delivery; returns a note (say, recipients the server refused) or None.
+Sender = Callable[[Outgoing], str | None]
 
 
 def default_sender(settings: Settings, smtp_password: str | None) -> Sender:
     """Email over ``[smtp]`` for the ``smtp`` channel, Apprise for every other URL."""
 
-    def send(item: Outgoing) -> None:
+    def send(item: Outgoing) -> str | None:
         if item.channel == "smtp":
             if item.message is None:
                 raise DeliveryError("an email delivery without a message", permanent=True)
-            send_email(
+            return send_email(
                 settings.smtp, smtp_password, item.message, settings.digest.sender, item.recipients
             )
-        else:
-            notify(item.channel, item.subject, item.body)
+        return notify(item.channel, item.subject, item.body)
 
     return send
 
@@ -101,7 +102,7 @@ def flush_outbox(
         if item is None:
             continue  # another process took it
         try:
-            send(item)
+            note = send(item)
         except Exception as raised:  # any failure is recorded; the row never stays claimed
             exc = (
                 raised
@@ -134,6 +135,9 @@ def flush_outbox(
                 )
             continue
         with store.write() as session:
-            mark_sent(session, item.id, datetime.now(UTC))
+            mark_sent(session, item.id, datetime.now(UTC), note)
+        if note:
+            report.notes.append(note)
+            log.warning("delivery %s sent, but: %s", item.id, note)
         report.sent += 1
     return report

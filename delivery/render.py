@@ -107,7 +107,10 @@ def _local(moment: datetime, zone: ZoneInfo) -> str:
 
 
 def window(digest: Digest) -> str:
-    """The digest's window in its timezone: ``24 Nov 2026 07:00 – 25 Nov 2026 07:00 Europe/London``."""
+    """The digest's window in its own timezone.
+
+    ``24 Nov 2026 07:00 – 25 Nov 2026 07:00 Europe/London``
+    """
     zone = ZoneInfo(digest.timezone)
     return f"{_local(digest.start, zone)} – {_local(digest.end, zone)} {digest.timezone}"
 

@@ -21,28 +21,38 @@ def send_email(
     message: bytes,
     sender: str,
     recipients: Sequence[str],
-) -> None:
-    """Send a whole RFC 5322 message; all recipients or an error (a partial refusal is raised)."""
+) -> str | None:
+    """Send a whole RFC 5322 message; returns a note naming refused recipients, if any.
+
+    When the server refuses every recipient the error is permanent if every
+    refusal is (5xx). When it refuses only some, the message went to the
+    others and is not sent again: the refusals come back as the note.
+    """
     where = f"SMTP {smtp.host}:{smtp.port}"
+    if smtp.username and not password:
+        raise DeliveryError(
+            f"{where}: [smtp] username is set but ${smtp.password_env} holds no password",
+            permanent=True,
+        )
     try:
         client: smtplib.SMTP
+        context = ssl.create_default_context(cafile=smtp.ca_file)  # verifies the host name
         if smtp.security == "ssl":
-            client = smtplib.SMTP_SSL(
-                smtp.host, smtp.port, timeout=smtp.timeout, context=ssl.create_default_context()
-            )
+            client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=context)
         else:
             client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
         with client:
             client.ehlo()
             if smtp.security == "starttls":
-                client.starttls(context=ssl.create_default_context())
+                client.starttls(context=context)
                 client.ehlo()
             if smtp.username:
-                client.login(smtp.username, password or "")
+                client.login(smtp.username, password or "")  # (checked above)
             refused = client.sendmail(sender, list(recipients), message)
     except smtplib.SMTPRecipientsRefused as exc:
+        permanent = all(500 <= code < 600 for code, _ in exc.recipients.values())
         raise DeliveryError(
-            f"{where} refused every recipient: {_refusals(exc.recipients)}"
+            f"{where} refused every recipient: {_refusals(exc.recipients)}", permanent=permanent
         ) from exc
     except smtplib.SMTPResponseException as exc:
         reason = (
@@ -56,10 +66,7 @@ def send_email(
         ) from exc
     except (smtplib.SMTPException, OSError) as exc:
         raise DeliveryError(f"{where}: {type(exc).__name__}: {exc}") from exc
-    if refused:
-        raise DeliveryError(
-            f"{where} refused some recipients: {_refusals(refused)}", permanent=True
-        )
+    return f"{where} refused some recipients: {_refusals(refused)}" if refused else None
 
 
 def _refusals(refused: dict[str, tuple[int, bytes]]) -> str:
@@ -78,7 +85,7 @@ def private_url(url: str) -> str:
     return str(instance.url(privacy=True)).split("?", 1)[0]
 
 
-def notify(url: str, title: str, body: str) -> None:
+def notify(url: str, title: str, body: str) -> str | None:
     """Send one notification through Apprise to ``url``."""
     import apprise
 
@@ -92,3 +99,4 @@ def notify(url: str, title: str, body: str) -> None:
     if not ok:
         detail = " ".join(str(logs.getvalue()).split()) or "delivery failed"
         raise DeliveryError(f"{private_url(url)}: {detail[:500]}")
+    return None

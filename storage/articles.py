@@ -166,6 +166,11 @@ def fetched_times(session: Session, urls: Sequence[str]) -> dict[str, datetime]:
     return {url: found[url] for url in wanted if url in found}
 
 
+def newest_article_time(session: Session) -> datetime | None:
+    """The ``sort_at`` of the newest stored article (None for an empty store)."""
+    return as_utc(session.exec(select(func.max(Article.sort_at))).first())
+
+
 def article_counts(session: Session) -> dict[str, int]:
     rows = session.exec(select(Article.source, func.count()).group_by(Article.source)).all()
     return dict(rows)

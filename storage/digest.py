@@ -27,11 +27,11 @@ class WindowArticle:
     title: str
     at: datetime
     story_id: int | None
-    watched: tuple[str, ...]
+    watched: tuple[tuple[str, int], ...]  # (entity, mentions in the article), by name
 
 
 def window_articles(session: Session, start: datetime, end: datetime) -> list[WindowArticle]:
-    """Articles in the window that mention a watched entity, with their story."""
+    """Articles in the window that mention a watched entity, with their story and counts."""
     columns: tuple[Any, ...] = (
         Article.id,
         Article.source,
@@ -40,6 +40,7 @@ def window_articles(session: Session, start: datetime, end: datetime) -> list[Wi
         Article.sort_at,
         ArticleStory.story_id,
         ArticleEntity.name,
+        ArticleEntity.count,
     )
     statement = (
         select_columns(*columns)
@@ -53,7 +54,8 @@ def window_articles(session: Session, start: datetime, end: datetime) -> list[Wi
         .order_by(col(Article.sort_at), col(Article.id))
     )
     found: dict[int, dict[str, Any]] = {}
-    for article_id, source, url, title, at, story_id, name in session.execute(statement).all():
+    rows = session.execute(statement).all()
+    for article_id, source, url, title, at, story_id, name, count in rows:
         entry = found.setdefault(
             article_id,
             {
@@ -66,7 +68,7 @@ def window_articles(session: Session, start: datetime, end: datetime) -> list[Wi
                 "watched": [],
             },
         )
-        entry["watched"].append(name)
+        entry["watched"].append((name, int(count)))
     return [
         WindowArticle(**{**entry, "watched": tuple(sorted(entry["watched"]))})
         for entry in found.values()

@@ -88,7 +88,8 @@ def claim(session: Session, delivery_id: int, now: datetime) -> Delivery | None:
     return session.get(Delivery, delivery_id)
 
 
-def mark_sent(session: Session, delivery_id: int, now: datetime) -> None:
+def mark_sent(session: Session, delivery_id: int, now: datetime, note: str | None = None) -> None:
+    """Record a delivery as sent; ``note`` keeps what went partly wrong (refused recipients)."""
     session.execute(
         update(Delivery)
         .where(col(Delivery.id) == delivery_id)
@@ -96,7 +97,7 @@ def mark_sent(session: Session, delivery_id: int, now: datetime) -> None:
             status="sent",
             sent_at=as_utc(now),
             attempts=Delivery.attempts + 1,
-            last_error=None,
+            last_error=note[:2000] if note else None,
         )
     )
 
@@ -111,6 +112,16 @@ def mark_failed(session: Session, delivery_id: int, error: str, retry_at: dateti
     if retry_at is not None:
         values["next_attempt_at"] = as_utc(retry_at)
     session.execute(update(Delivery).where(col(Delivery.id) == delivery_id).values(**values))
+
+
+def requeue_failed(session: Session, now: datetime) -> int:
+    """Give every delivery that failed for good a fresh set of attempts, due ``now``."""
+    result = session.execute(
+        update(Delivery)
+        .where(col(Delivery.status) == "failed")
+        .values(status="pending", attempts=0, next_attempt_at=as_utc(now))
+    )
+    return rowcount(result)
 
 
 def retry_delay(attempts: int, base: timedelta, cap: timedelta) -> timedelta:

@@ -155,3 +155,7 @@ def test_demo_crawls_the_world_into_the_given_folder(tmp_path: Path) -> None:
     assert (tmp_path / "shopwatch.db").exists()
     listed = run_cli("search", "Temu", "--format", "json", config=tmp_path / "shopwatch.toml")
     assert listed.code == 0 and listed.json()
+    page = (tmp_path / "digest.html").read_text(encoding="utf-8")
+    assert f"digest: {(tmp_path / 'digest.html').resolve()}" in result.out
+    assert "shopwatch digest — 2026-11-24" in page  # the world's newest day
+    assert "Temu" in page and "data:image/png;base64," in page

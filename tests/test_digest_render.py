@@ -391,8 +391,12 @@ def test_digest_message_headers_round_trip(chart_png: bytes) -> None:
     assert parsed["Message-ID"].endswith("@shopwatch>")
     assert parsed["Date"].datetime.tzinfo is not None
     assert parsed["Bcc"] is None
+    raw = message.as_bytes()
+    raw.decode("ascii")  # 7-bit clean: encoded words and quoted-printable bodies
+    assert raw.count(b"\n") == raw.count(b"\r\n")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     # the hostile title is in the bodies, never in the header block
-    head = message.as_bytes().split(b"\r\n\r\n", 1)[0]
+    head = raw.split(b"\r\n\r\n", 1)[0]
     assert b"Bcc" not in head and b"evil@example.com" not in head
 
 

@@ -8,7 +8,19 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from cli.main import app
-from config.model import CrawlSettings, Source, StoreSettings, Watch
+from config.model import (
+    AlertRule,
+    CrawlSettings,
+    DeliverySettings,
+    DigestSettings,
+    NlpSettings,
+    Schedule,
+    SchedulerSettings,
+    SmtpSettings,
+    Source,
+    StoreSettings,
+    Watch,
+)
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 CI = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text(encoding="utf-8")
@@ -26,6 +38,13 @@ def test_every_setting_is_documented() -> None:
         "### `[crawl]`": CrawlSettings,
         "### `[[sources]]`": Source,
         "### `[[watch]]`": Watch,
+        "### `[nlp]`": NlpSettings,
+        "### `[[schedules]]`": Schedule,
+        "### `[scheduler]`": SchedulerSettings,
+        "### `[digest]`": DigestSettings,
+        "### `[smtp]`": SmtpSettings,
+        "### `[delivery]`": DeliverySettings,
+        "### `[[alerts]]`": AlertRule,
     }
     for title, model in models.items():
         section = _section(title)
@@ -51,3 +70,10 @@ def test_quick_start_has_two_commands_and_ci_runs_the_second() -> None:
     lines = [line for line in block.group(1).splitlines() if line.strip()]
     assert len(lines) == 2
     assert lines[1] in CI.splitlines()
+
+
+def test_every_section_has_a_heading() -> None:
+    from config.model import Settings
+
+    for name in Settings.model_fields:
+        assert f"### `[{name}]`" in README or f"### `[[{name}]]`" in README, name
