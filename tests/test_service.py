@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from newsworld import NewsWorld
-from tests.conftest import REPO, world_config
+from storage.engine import open_store
+from tests.conftest import REPO, run_cli, world_config
 from tests.servers import SmtpSink, WebhookSink, wait_for
 
 NEVER = 'schedule = "0 3 29 2 *"'  # a crawl group that does not fire during a test
@@ -206,3 +207,29 @@ def test_crawls_never_overlap_alerts_follow_each_crawl_and_sigterm_is_clean(
     assert _rows(db, "SELECT count(*) FROM articles") == _rows(
         db, "SELECT count(DISTINCT canonical_url) FROM articles"
     )
+
+
+def test_what_the_outbox_held_before_a_start_is_delivered_by_the_service(
+    world: NewsWorld, tmp_path: Path, services: list[Service]
+) -> None:
+    with SmtpSink() as smtp:
+        config = _config(world, tmp_path, smtp, digest_at=None, crawl=NEVER)
+        with config.open("a", encoding="utf-8") as extra:
+            extra.write('\n[digest]\nrecipients = ["analyst@example.com"]\n')
+        config.write_text(
+            config.read_text(encoding="utf-8") + '\n[delivery]\nretry_base = "1s"\n',
+            encoding="utf-8",
+        )
+        open_store(f"sqlite:///{tmp_path / 'shopwatch.db'}").close()
+        smtp.refuse(1)
+        refused = run_cli("digest", "--date", "2026-11-13", "--send", config=config)
+        assert refused.code == 1 and "421" in refused.err and smtp.messages == []
+        service = Service(config, tmp_path / "run.log")
+        services.append(service)
+        service.wait_started()
+        wait_for(lambda: len(smtp.messages) == 1, 30, "the queued digest")
+        assert service.stop() == 0
+        assert str(smtp.messages[0].message["Subject"]).startswith("shopwatch digest — 2026-11-13")
+        assert _rows(tmp_path / "shopwatch.db", "SELECT status, attempts FROM deliveries") == [
+            ("sent", 2)
+        ]
