@@ -93,7 +93,8 @@ class NewsSpider(scrapy.Spider):
         self.plan, self.tally, self.store = plan, tally, store
         self.patterns = {s.name: compile_patterns(s.follow) for s in plan.sources}
         # What feeds and sitemaps said about each URL requested in this run, merged, so a
-        # URL found twice (feed and listing) gets the richer hints whichever request won.
+        # URL found twice (feed and listing) gets the richer hints whichever request won;
+        # an entry goes when its page is parsed or fails, so the dict stays bounded.
         self.hints: dict[str, dict[str, Any]] = {}
 
     async def start(self) -> AsyncIterator[Request]:
@@ -138,12 +139,14 @@ class NewsSpider(scrapy.Spider):
         unique = {canonicalize(c.url): c for c in candidates}
         known = self.plan.known(list(unique))
         for url, candidate in unique.items():
-            merged = self.hints.setdefault(url, {})
-            for key, value in candidate.hints.items():
-                if value is not None and merged.get(key) is None:
-                    merged[key] = value
             stored = known.get(url)
-            if stored is not None and (candidate.changed is None or candidate.changed <= stored):
+            skip = stored is not None and (candidate.changed is None or candidate.changed <= stored)
+            if not skip or url in self.hints:  # kept only while a request for it is pending
+                merged = self.hints.setdefault(url, {})
+                for key, value in candidate.hints.items():
+                    if value is not None and merged.get(key) is None:
+                        merged[key] = value
+            if skip:
                 self.tally.skip(source, "already stored")
                 continue
             yield Request(
@@ -266,6 +269,7 @@ class NewsSpider(scrapy.Spider):
 
     def parse_article(self, response: Response) -> Iterable[Any]:
         source = response.meta["source"]
+        hints = self.hints.pop(request_url(response), {})
         self.tally.add(source, "fetched")
         if not self._is_html(response) or not hasattr(response, "text"):
             self.tally.skip(source, "not HTML")
@@ -274,7 +278,7 @@ class NewsSpider(scrapy.Spider):
             page = extract_article(
                 response.text,
                 response.url,
-                _hints(self.hints.get(request_url(response), {})),
+                _hints(hints),
                 min_text_chars=self.plan.min_text_chars,
             )
         except NotAnArticle:
@@ -306,6 +310,7 @@ class NewsSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         source, kind = request.meta.get("source", "?"), request.meta.get("kind", "?")
         error_kind, message = classify_failure(failure)
+        self.hints.pop(request.url, None)
         if error_kind == "robots":
             self.tally.skip(source, "disallowed by robots.txt")
             return

@@ -270,11 +270,6 @@ def _put_listing(put: Any, listed: list[dict[str, Any]], base: str) -> None:
         )
 
 
-def reachable_articles() -> list[dict[str, Any]]:
-    """The articles a polite crawl of the world must store (all of them)."""
-    return articles()
-
-
 def sources_toml(base: str) -> str:
     """``[[sources]]`` entries that cover the world at ``base``."""
     return f"""
@@ -311,6 +306,5 @@ __all__ = [
     "articles",
     "build_site",
     "gzipped",
-    "reachable_articles",
     "sources_toml",
 ]

@@ -75,62 +75,27 @@ SCALES = {
     "tn": 1e12,
     "trn": 1e12,
 }
-COUNT_NOUNS = {
-    "jobs": "jobs",
-    "roles": "jobs",
-    "positions": "jobs",
-    "employees": "employees",
-    "workers": "employees",
-    "staff": "employees",
-    "people": "employees",
-    "staffers": "employees",
-    "orders": "orders",
-    "parcels": "orders",
-    "packages": "orders",
-    "shipments": "orders",
-    "sellers": "sellers",
-    "merchants": "sellers",
-    "vendors": "sellers",
-    "brands": "sellers",
-    "users": "users",
-    "customers": "users",
-    "shoppers": "users",
-    "buyers": "users",
-    "subscribers": "users",
-    "members": "users",
-    "creators": "users",
-    "colleagues": "employees",
-    "associates": "employees",
-    "contractors": "employees",
-    "accounts": "users",
-    "stores": "other",
-    "warehouses": "other",
-    "items": "other",
-    "products": "other",
-    "listings": "other",
-    "drivers": "employees",
-    "hires": "employees",
+# counted nouns by metric: those in the first list are reported under the metric's name
+# as their unit ("staff" → 2,000 employees), those in the second keep their own noun
+# ("parcels" → 4 million parcels, metric orders); "other" counts are kept but unnamed
+COUNTED_NOUNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "jobs": (("jobs", "roles", "positions"), ()),
+    "employees": (
+        ("employees", "workers", "staff", "people", "staffers", "colleagues"),
+        ("associates", "contractors", "drivers", "hires"),
+    ),
+    "orders": (("orders",), ("parcels", "packages", "shipments")),
+    "sellers": (("sellers", "merchants", "vendors"), ("brands",)),
+    "users": (
+        ("users", "customers", "shoppers", "buyers", "subscribers"),
+        ("members", "creators", "accounts"),
+    ),
+    "other": ((), ("stores", "warehouses", "items", "products", "listings")),
 }
-# counted nouns reported under one unit name; others keep the noun as written
-UNIT_FAMILIES = {
-    "jobs": "jobs",
-    "roles": "jobs",
-    "positions": "jobs",
-    "employees": "employees",
-    "workers": "employees",
-    "staff": "employees",
-    "people": "employees",
-    "staffers": "employees",
-    "colleagues": "employees",
-    "orders": "orders",
-    "sellers": "sellers",
-    "merchants": "sellers",
-    "vendors": "sellers",
-    "users": "users",
-    "customers": "users",
-    "shoppers": "users",
-    "buyers": "users",
-    "subscribers": "users",
+COUNT_NOUNS = {  # counted noun → (metric, unit)
+    noun: (metric, metric if noun in same else noun)
+    for metric, (same, own) in COUNTED_NOUNS.items()
+    for noun in (*same, *own)
 }
 METRICS = (
     "GMV",
@@ -327,8 +292,7 @@ def find_amounts(text: str) -> list[Figure]:
     for start, end, value, high, noun in _counts(text):
         if not _overlaps((start, end), taken):
             taken.append((start, end))
-            canonical = COUNT_NOUNS.get(noun, "other")
-            unit = noun if canonical == "other" else UNIT_FAMILIES.get(noun, noun)
+            canonical, unit = COUNT_NOUNS.get(noun, ("other", noun))
             figures.append(Figure(text[start:end], start, end, value, unit, high, metric=canonical))
     return sorted(figures, key=lambda f: f.start)
 

@@ -185,9 +185,13 @@ class Enricher:
             )
         return self._pool
 
-    def close(self) -> None:
+    def close(self, *, abandon: bool = False) -> None:
+        """Stop the worker processes: after their work, or at once when ``abandon``."""
         if self._pool is not None:
-            self._pool.close()
+            if abandon:
+                self._pool.terminate()
+            else:
+                self._pool.close()
             self._pool.join()
             self._pool = None
 
@@ -197,10 +201,17 @@ class Enricher:
         """``(key, enrichment)`` for each ``(key, text, language)``, in order.
 
         Texts whose language is known and not English come back ``skipped``.
+        With worker processes, the work is handed to them at once, before the
+        first result is asked for: a caller can start the next items while it
+        stores the last ones.
         """
         if self.processes > 1 and len(items) > self.batch_size:
-            yield from self._enrich_parallel(items)
-            return
+            return self._enrich_parallel(items)
+        return self._enrich_here(items)
+
+    def _enrich_here(
+        self, items: Sequence[tuple[Any, str, str | None]]
+    ) -> Iterator[tuple[Any, Enrichment]]:
         english = [(text, i) for i, (_, text, lang) in enumerate(items) if lang in (None, "en")]
         results: dict[int, Enrichment] = {}
         for doc, index in self.nlp.pipe(english, as_tuples=True, batch_size=self.batch_size):
@@ -214,6 +225,5 @@ class Enricher:
         indexed = [(i, text, language) for i, (_, text, language) in enumerate(items)]
         size = self.batch_size
         batches = [indexed[i : i + size] for i in range(0, len(indexed), size)]
-        for batch in self._workers().imap(_enrich_batch, batches):
-            for index, result in batch:
-                yield items[index][0], result
+        results = self._workers().imap(_enrich_batch, batches)  # dispatched now
+        return ((items[index][0], result) for batch in results for index, result in batch)

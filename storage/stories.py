@@ -8,12 +8,13 @@ starts a story of its own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import func
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from nlp.stories import same_story
@@ -22,6 +23,7 @@ from storage.tables import Article, ArticleEntity, ArticleStory, Story
 
 WINDOW = timedelta(days=3)
 MAX_CANDIDATES = 500
+CANDIDATE_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,21 @@ class StoryInput:
     watched: list[str]
 
 
-def _candidates(session: Session, item: StoryInput, at: datetime) -> list[ArticleStory]:
+@dataclass(frozen=True)
+class _Candidate:
+    story_id: int
+    keys: list[str]
+    signature: bytes
+
+
+def _candidates(session: Session, item: StoryInput, at: datetime) -> Iterator[_Candidate]:
+    """Earlier-or-nearby articles that could be the same story, earliest first, streamed.
+
+    Only the columns compared are read, a few rows at a time: the first match
+    usually comes early, and the rest is never loaded.
+    """
     statement = (
-        select(ArticleStory)
+        select(ArticleStory.story_id, ArticleStory.keys, ArticleStory.signature)
         .where(
             col(ArticleStory.at) >= at - WINDOW,
             col(ArticleStory.at) <= at + WINDOW,
@@ -42,13 +56,39 @@ def _candidates(session: Session, item: StoryInput, at: datetime) -> list[Articl
         )
         .order_by(col(ArticleStory.at))
         .limit(MAX_CANDIDATES)
+        .execution_options(yield_per=CANDIDATE_BATCH)
     )
     if item.watched:
         sharing = select(ArticleEntity.article_id).where(
             ArticleEntity.label == "WATCH", col(ArticleEntity.name).in_(item.watched)
         )
         statement = statement.where(col(ArticleStory.article_id).in_(sharing))
-    return list(session.exec(statement).all())
+    for story_id, keys, sig in session.exec(statement):
+        yield _Candidate(story_id, list(keys), sig)
+
+
+def _rehead(session: Session, story_id: int) -> bool:
+    """Head the story by its earliest article (title, time); False when it has none left."""
+    session.flush()
+    earliest = session.exec(
+        select(Article.title, Article.sort_at)
+        .join(ArticleStory, col(ArticleStory.article_id) == col(Article.id))
+        .where(ArticleStory.story_id == story_id)
+        .order_by(col(Article.sort_at))
+        .limit(1)
+    ).first()
+    story = session.get(Story, story_id)
+    if earliest is None:
+        if story is not None:
+            session.delete(story)
+        return False
+    if story is not None and (story.title, as_utc(story.first_at)) != (
+        earliest[0],
+        as_utc(earliest[1]),
+    ):
+        story.title, story.first_at = earliest[0], as_utc(earliest[1])
+        session.add(story)
+    return True
 
 
 def _leave_story(session: Session, article_id: int) -> None:
@@ -57,30 +97,22 @@ def _leave_story(session: Session, article_id: int) -> None:
         return
     story_id = row.story_id
     session.delete(row)
-    session.flush()
-    earliest = session.exec(
-        select(Article)
-        .join(ArticleStory, col(ArticleStory.article_id) == col(Article.id))
-        .where(ArticleStory.story_id == story_id)
-        .order_by(col(Article.sort_at))
-    ).first()
-    if earliest is None:
-        session.execute(delete(Story).where(col(Story.id) == story_id))
-        return
-    story = session.get(Story, story_id)
-    if story is not None:  # re-head the story by its earliest remaining article
-        story.first_at, story.title = earliest.sort_at, earliest.title
+    _rehead(session, story_id)
 
 
 def assign_stories(session: Session, items: Sequence[StoryInput]) -> None:
-    """Put each article into its story (call inside a write session, after its entities)."""
+    """Put each article into its story (call inside a write session, after its entities).
+
+    An article enriched again stays in its story, under the same id, unless it
+    now matches another one; alerts and digests count on story ids being stable.
+    """
     for item in items:
         article = session.get(Article, item.article_id)
         if article is None:
             continue
         at = as_utc(article.sort_at)
         assert at is not None
-        _leave_story(session, item.article_id)
+        current = session.get(ArticleStory, item.article_id)
         match = next(
             (
                 c
@@ -89,6 +121,15 @@ def assign_stories(session: Session, items: Sequence[StoryInput]) -> None:
             ),
             None,
         )
+        if current is not None and (match is None or match.story_id == current.story_id):
+            moved = as_utc(current.at) != at
+            current.at, current.keys, current.signature = at, item.keys, item.signature
+            session.add(current)
+            story = session.get(Story, current.story_id)
+            if moved or story is None or as_utc(story.first_at) >= at:  # it may head the story
+                _rehead(session, current.story_id)
+            continue
+        _leave_story(session, item.article_id)
         if match is not None:
             story = session.get(Story, match.story_id)
             assert story is not None
@@ -111,49 +152,89 @@ def assign_stories(session: Session, items: Sequence[StoryInput]) -> None:
         session.flush()
 
 
-def find_stories(
-    session: Session, *, since: datetime | None, min_sources: int, limit: int
-) -> list[dict[str, Any]]:
-    """Stories newest first, each with its articles (earliest first) and outlets."""
+def _members(session: Session, story_id: int) -> list[dict[str, Any]]:
+    columns: tuple[Any, ...] = (
+        Article.id,
+        Article.url,
+        Article.source,
+        Article.title,
+        Article.published_at,
+        Article.sort_at,
+    )
     statement = (
-        select(
-            Story,
-            func.count(func.distinct(Article.source)).label("sources"),
-            func.max(Article.sort_at).label("latest"),
-        )
+        select_columns(*columns)
+        .join(ArticleStory, col(ArticleStory.article_id) == col(Article.id))
+        .where(col(ArticleStory.story_id) == story_id)
+        .order_by(col(Article.sort_at), col(Article.id))
+    )
+    return [
+        {
+            "id": article_id,
+            "url": url,
+            "source": source,
+            "title": title,
+            "published_at": as_utc(published),
+            "at": as_utc(at),
+        }
+        for article_id, url, source, title, published, at in session.execute(statement).all()
+    ]
+
+
+def _story(story: Story, members: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": story.id,
+        "title": story.title,
+        "first_at": as_utc(story.first_at),
+        "sources": len({m["source"] for m in members}),
+        "articles": members,
+    }
+
+
+def find_stories(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    min_sources: int = 1,
+    limit: int = 50,
+    offset: int = 0,
+    entity: str | None = None,
+) -> list[dict[str, Any]]:
+    """Stories newest first, each with its articles (earliest first, so the first reported it
+    first) and its number of outlets; ``entity`` keeps those mentioning that watched entity."""
+    sources = func.count(func.distinct(Article.source))
+    statement = (
+        select(Story, sources)
         .join(ArticleStory, col(ArticleStory.story_id) == col(Story.id))
         .join(Article, col(Article.id) == col(ArticleStory.article_id))
         .group_by(col(Story.id))
-        .having(func.count(func.distinct(Article.source)) >= min_sources)
-        .order_by(func.max(Article.sort_at).desc())
+        .having(sources >= min_sources)
+        .order_by(func.max(Article.sort_at).desc(), col(Story.id).desc())
         .limit(limit)
+        .offset(offset)
     )
     if since:
         statement = statement.where(col(Article.sort_at) >= as_utc(since))
-    stories = []
-    for story, sources, _latest in session.exec(statement).all():
-        members = session.exec(
-            select(Article)
-            .join(ArticleStory, col(ArticleStory.article_id) == col(Article.id))
-            .where(ArticleStory.story_id == story.id)
-            .order_by(col(Article.sort_at))
-        ).all()
-        stories.append(
-            {
-                "id": story.id,
-                "title": story.title,
-                "first_at": story.first_at,
-                "sources": sources,
-                "articles": [
-                    {
-                        "id": a.id,
-                        "url": a.url,
-                        "source": a.source,
-                        "title": a.title,
-                        "published_at": a.published_at,
-                    }
-                    for a in members
-                ],
-            }
+    if entity:
+        mentioning = select(ArticleEntity.article_id).where(
+            ArticleEntity.label == "WATCH", func.lower(ArticleEntity.name) == entity.lower()
         )
-    return stories
+        statement = statement.where(col(ArticleStory.article_id).in_(mentioning))
+    return [
+        _story(story, _members(session, story.id or 0))
+        for story, _n in session.exec(statement).all()
+    ]
+
+
+def get_story(session: Session, story_id: int) -> dict[str, Any] | None:
+    """One story with all its articles, earliest first; None when there is no such story."""
+    story = session.get(Story, story_id)
+    if story is None:
+        return None
+    return _story(story, _members(session, story_id))
+
+
+def story_of(session: Session, article_id: int) -> int | None:
+    """The id of the story ``article_id`` belongs to (None before it is enriched)."""
+    return session.exec(
+        select(ArticleStory.story_id).where(ArticleStory.article_id == article_id)
+    ).first()

@@ -31,13 +31,26 @@ def test_crawl_enriched_every_article_and_tagged_the_german_one(crawled: Crawled
     assert skipped == 1
 
 
+def _memberships(crawled: CrawledWorld) -> list[tuple[int, int, str]]:
+    with sqlite3.connect(crawled.config.parent / "shopwatch.db") as db:
+        return list(
+            db.execute(
+                "SELECT m.article_id, m.story_id, s.title FROM article_stories m "
+                "JOIN stories s ON s.id = m.story_id ORDER BY m.article_id"
+            )
+        )
+
+
 def test_enrich_all_is_idempotent(crawled: CrawledWorld) -> None:
     before = _counts(crawled)
+    stories = _memberships(crawled)
     assert min(before) > 0
     result = run_cli("enrich", "--all", "--json", config=crawled.config)
     assert result.code == 0, result.err
     assert result.json()["articles"] == 43
     assert _counts(crawled) == before
+    # every article keeps its story under the same id (alerts are keyed by it)
+    assert _memberships(crawled) == stories
     again = run_cli("enrich", "--json", config=crawled.config).json()
     assert again["articles"] == 0  # nothing new or changed
 
