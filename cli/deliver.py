@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from cli.context import AppContext
-from cli.dates import parse_when
 from cli.output import Format, err_console, print_json, print_table
 from config.model import Settings
 from delivery.alerts import evaluate_alerts
@@ -18,6 +17,7 @@ from delivery.model import Digest
 from delivery.outbox import FlushReport, default_sender, flush_outbox
 from delivery.send import private_url
 from shopwatch.errors import DeliveryError, UsageError
+from shopwatch.when import parse_when
 from storage.engine import Store
 from storage.outbox import list_alerts, list_deliveries, outbox_counts, requeue_failed
 

@@ -8,43 +8,18 @@ from typing import Annotated, Any
 import typer
 
 from cli.context import AppContext
-from cli.dates import parse_when
 from cli.output import Format, print_csv, print_json, print_table
 from nlp.events import EVENT_TYPES
-from storage.enrichment import FactQuery, find_events, find_figures, mention_counts
+from shopwatch.when import parse_when
+from storage.enrichment import (
+    EVENT_FIELDS,
+    FIGURE_FIELDS,
+    FactQuery,
+    find_events,
+    find_figures,
+    mention_counts,
+)
 from storage.stories import find_stories
-
-FIGURE_FIELDS = (
-    "article_id",
-    "url",
-    "published_at",
-    "source",
-    "entity",
-    "metric",
-    "value",
-    "value_max",
-    "unit",
-    "currency",
-    "change",
-    "period",
-    "text",
-    "sentence",
-    "start",
-    "end",
-)
-EVENT_FIELDS = (
-    "article_id",
-    "url",
-    "published_at",
-    "source",
-    "type",
-    "entity",
-    "persons",
-    "trigger",
-    "sentence",
-    "start",
-    "end",
-)
 
 
 class Interval(StrEnum):

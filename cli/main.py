@@ -13,7 +13,20 @@ from typing import Annotated
 
 import typer
 
-from cli import crawl, deliver, demo, enrich, facts, init, runs, search, service, sources
+from cli import (
+    crawl,
+    deliver,
+    demo,
+    enrich,
+    export,
+    facts,
+    init,
+    runs,
+    search,
+    serve,
+    service,
+    sources,
+)
 from cli.context import make_context
 from shopwatch import __version__
 from shopwatch.errors import ShopwatchError
@@ -55,7 +68,20 @@ def main(
     ctx.obj = make_context(config, verbose)
 
 
-for module in (init, crawl, enrich, search, facts, sources, runs, deliver, service, demo):
+for module in (
+    init,
+    crawl,
+    enrich,
+    search,
+    facts,
+    sources,
+    runs,
+    deliver,
+    service,
+    serve,
+    export,
+    demo,
+):
     module.register(app)
 
 

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from cli.context import AppContext
-from cli.dates import parse_when
 from cli.output import Format, print_csv, print_json, print_table
-from storage.search import ArticleHit, ArticleQuery, find_articles
-
-JSON_FIELDS = (
-    "id",
-    "url",
-    "title",
-    "source",
-    "author",
-    "published_at",
-    "fetched_at",
-    "language",
-    "entities",
-)
-
-
-def hit_record(hit: ArticleHit, *, full: bool) -> dict[str, Any]:
-    record = {key: value for key, value in asdict(hit).items() if key in JSON_FIELDS}
-    if hit.snippet is not None:
-        record["snippet"] = hit.snippet
-    if full:
-        record["text"] = hit.text
-    return record
+from config.model import EVENT_TYPES
+from shopwatch.when import parse_when
+from storage.search import ARTICLE_FIELDS, ArticleQuery, article_record, find_articles
 
 
 def search(
@@ -46,6 +25,10 @@ def search(
     since: Annotated[str | None, typer.Option(help="From this date (YYYY-MM-DD, UTC).")] = None,
     until: Annotated[str | None, typer.Option(help="Up to and including this date.")] = None,
     language: Annotated[str | None, typer.Option(help="Only this language (e.g. en).")] = None,
+    type_: Annotated[
+        str | None,
+        typer.Option("--type", help=f"Only articles with this event: {', '.join(EVENT_TYPES)}."),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many.")] = 20,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many (paging).")] = 0,
     rank: Annotated[bool, typer.Option("--rank", help="Order by relevance, not date.")] = False,
@@ -62,6 +45,8 @@ def search(
     """
     app: AppContext = ctx.obj
     settings = app.settings()
+    if type_ is not None and type_ not in EVENT_TYPES:
+        raise typer.BadParameter(f"must be one of {', '.join(EVENT_TYPES)}", param_hint="--type")
     query_spec = ArticleQuery(
         q=query,
         entity=entity,
@@ -69,6 +54,7 @@ def search(
         since=parse_when(since, option="--since"),
         until=parse_when(until, end_of_day=True, option="--until"),
         language=language,
+        event=type_,
         limit=limit,
         offset=offset,
         order="relevance" if rank else "newest",
@@ -77,11 +63,11 @@ def search(
     with store.read() as session:
         hits = find_articles(session, query_spec)
     store.close()
-    records = [hit_record(hit, full=full) for hit in hits]
+    records = [article_record(hit, full=full) for hit in hits]
     if output is Format.json:
         print_json(records)
     elif output is Format.csv:
-        columns = [*JSON_FIELDS, *(["text"] if full else [])]
+        columns = [*ARTICLE_FIELDS, *(["text"] if full else [])]
         print_csv(records, columns)
     elif not records:
         typer.echo("no articles found", err=True)

@@ -8,51 +8,8 @@ import typer
 
 from cli.context import AppContext
 from cli.output import Format, print_json, print_table
-from config.model import Settings
 from storage.articles import article_counts
-from storage.endpoints import source_health
-from storage.tables import Endpoint
-
-
-def _endpoint(row: Endpoint) -> dict[str, Any]:
-    return {
-        "url": row.url,
-        "kind": row.kind,
-        "last_fetched_at": row.last_fetched_at,
-        "last_status": row.last_status,
-        "last_ok_at": row.last_ok_at,
-        "consecutive_errors": row.consecutive_errors,
-        "last_error": row.last_error,
-        "last_warning": row.last_warning,
-        "entries": row.entries_last,
-    }
-
-
-def source_report(
-    settings: Settings, counts: dict[str, int], health: dict[str, list[Endpoint]]
-) -> list[dict[str, Any]]:
-    """One record per configured source (and per stored source no longer configured)."""
-    names = [s.name for s in settings.sources]
-    names += sorted((set(counts) | set(health)) - set(names))
-    configured = {s.name: s for s in settings.sources}
-    report = []
-    for name in names:
-        endpoints = [_endpoint(row) for row in health.get(name, [])]
-        source = configured.get(name)
-        report.append(
-            {
-                "source": name,
-                "configured": source is not None,
-                "enabled": bool(source and source.enabled),
-                "articles": counts.get(name, 0),
-                "last_fetched_at": max(
-                    (e["last_fetched_at"] for e in endpoints if e["last_fetched_at"]), default=None
-                ),
-                "consecutive_errors": max((e["consecutive_errors"] for e in endpoints), default=0),
-                "endpoints": endpoints,
-            }
-        )
-    return report
+from storage.endpoints import source_health, source_report
 
 
 def _table_rows(report: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -97,7 +54,11 @@ def sources(
     settings = app.settings()
     store = app.store(settings)
     with store.read() as session:
-        report = source_report(settings, article_counts(session), source_health(session))
+        report = source_report(
+            [(x.name, x.enabled) for x in settings.sources],
+            article_counts(session),
+            source_health(session),
+        )
     store.close()
     if output is Format.json:
         print_json(report)

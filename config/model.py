@@ -269,6 +269,17 @@ class DeliverySettings(_Section):
     )
 
 
+class WebSettings(_Section):
+    """``[web]``: the analysts' workspace and JSON API (``shopwatch serve``)."""
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8000, ge=1, le=65535)
+    auth_token_env: str = Field(
+        default="SHOPWATCH_WEB_TOKEN", min_length=1, description="variable holding the token"
+    )
+    page_size: int = Field(default=20, ge=1, le=500)
+
+
 class FigureCondition(_Section):
     metric: str | None = None
     change: Literal["up", "down", "none"] | None = None
@@ -325,6 +336,7 @@ class Settings(_Section):
     digest: DigestSettings = Field(default_factory=DigestSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     sources: list[Source] = Field(default_factory=list)
     watch: list[Watch] = Field(default_factory=list)
     schedules: list[Schedule] = Field(default_factory=list)

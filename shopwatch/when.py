@@ -1,4 +1,4 @@
-"""CLI shell: reading the dates and times users type."""
+"""Reading the dates and times users type (the CLI's options, the web app's parameters)."""
 
 from __future__ import annotations
 
@@ -27,5 +27,7 @@ def parse_when(
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     if end_of_day and len(text) == 10:
+        if moment.date() == datetime.max.date():
+            return datetime.max.replace(tzinfo=UTC)
         moment += timedelta(days=1)
     return moment

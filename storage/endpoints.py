@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -30,13 +31,6 @@ class FetchOutcome:
     @property
     def ok(self) -> bool:
         return self.error is None and self.status is not None and self.status < 400
-
-
-def endpoint_states(session: Session, urls: Sequence[str]) -> dict[str, Endpoint]:
-    if not urls:
-        return {}
-    rows = session.exec(select(Endpoint).where(col(Endpoint.url).in_(list(urls)))).all()
-    return {row.url: row for row in rows}
 
 
 def record_fetch(session: Session, outcome: FetchOutcome) -> Endpoint:
@@ -83,3 +77,48 @@ def source_health(session: Session) -> dict[str, list[Endpoint]]:
     for row in list_endpoints(session):
         grouped.setdefault(row.source, []).append(row)
     return grouped
+
+
+def _endpoint(row: Endpoint) -> dict[str, Any]:
+    return {
+        "url": row.url,
+        "kind": row.kind,
+        "last_fetched_at": row.last_fetched_at,
+        "last_status": row.last_status,
+        "last_ok_at": row.last_ok_at,
+        "consecutive_errors": row.consecutive_errors,
+        "last_error": row.last_error,
+        "last_warning": row.last_warning,
+        "entries": row.entries_last,
+    }
+
+
+def source_report(
+    configured_sources: Sequence[tuple[str, bool]],
+    counts: dict[str, int],
+    health: dict[str, list[Endpoint]],
+) -> list[dict[str, Any]]:
+    """One record per configured ``(name, enabled)`` source, then per stored one no longer so.
+
+    The public shape of source health: ``shopwatch sources``, the web page and the API.
+    """
+    names = [name for name, _ in configured_sources]
+    names += sorted((set(counts) | set(health)) - set(names))
+    configured = dict(configured_sources)
+    report = []
+    for name in names:
+        endpoints = [_endpoint(row) for row in health.get(name, [])]
+        report.append(
+            {
+                "source": name,
+                "configured": name in configured,
+                "enabled": configured.get(name, False),
+                "articles": counts.get(name, 0),
+                "last_fetched_at": max(
+                    (e["last_fetched_at"] for e in endpoints if e["last_fetched_at"]), default=None
+                ),
+                "consecutive_errors": max((e["consecutive_errors"] for e in endpoints), default=0),
+                "endpoints": endpoints,
+            }
+        )
+    return report

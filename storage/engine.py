@@ -20,6 +20,7 @@ from sqlmodel import Session, SQLModel
 from shopwatch.errors import StoreError
 from storage import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.fts import create_fts
+from storage.views import create_views
 
 
 def _install_sqlite_pragmas(engine: Engine, busy_timeout: float) -> None:
@@ -62,9 +63,10 @@ class Store:
         """Create every table and index that does not exist yet (idempotent)."""
         try:
             SQLModel.metadata.create_all(self.engine)
-            if self.is_sqlite:
-                with self.engine.begin() as conn:
+            with self.engine.begin() as conn:
+                if self.is_sqlite:
                     create_fts(conn)
+                create_views(conn)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot create the schema in {self.url}: {exc}") from exc
 

@@ -159,6 +159,42 @@ def replace_enrichments(
     )
 
 
+# the public shapes of a figure and an event (the CLI's json and csv, the API)
+FIGURE_FIELDS = (
+    "id",
+    "article_id",
+    "url",
+    "published_at",
+    "source",
+    "entity",
+    "metric",
+    "value",
+    "value_max",
+    "unit",
+    "currency",
+    "change",
+    "period",
+    "text",
+    "sentence",
+    "start",
+    "end",
+)
+EVENT_FIELDS = (
+    "id",
+    "article_id",
+    "url",
+    "published_at",
+    "source",
+    "type",
+    "entity",
+    "persons",
+    "trigger",
+    "sentence",
+    "start",
+    "end",
+)
+
+
 @dataclass(frozen=True)
 class FactQuery:
     entity: str | None = None
@@ -167,6 +203,8 @@ class FactQuery:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 100
+    offset: int = 0
+    order: str = "newest"  # figures also: "value" (largest first) or "metric" (A to Z)
 
 
 def _article_filters(statement: Any, query: FactQuery) -> Any:
@@ -177,42 +215,40 @@ def _article_filters(statement: Any, query: FactQuery) -> Any:
     return statement
 
 
-def find_figures(session: Session, query: FactQuery) -> list[dict[str, Any]]:
-    """Figures, newest article first, with their article's url and date."""
-    statement = select(FigureRow, Article.url, Article.sort_at, Article.source).join(
-        Article, col(Article.id) == col(FigureRow.article_id)
+def _facts(session: Session, table: Any, query: FactQuery, *where: Any) -> list[dict[str, Any]]:
+    """Rows of a fact table (figures, events), newest article first, with its url and date."""
+    statement = (
+        select(table, Article.url, Article.sort_at, Article.source)
+        .join(Article, col(Article.id) == col(table.article_id))
+        .where(*where)
     )
     if query.entity:
-        statement = statement.where(func.lower(FigureRow.entity) == query.entity.lower())
-    if query.metric:
-        statement = statement.where(func.lower(FigureRow.metric) == query.metric.lower())
+        statement = statement.where(func.lower(table.entity) == query.entity.lower())
     statement = _article_filters(statement, query)
-    statement = statement.order_by(col(Article.sort_at).desc(), col(FigureRow.start)).limit(
-        query.limit
-    )
+    newest = (col(Article.sort_at).desc(), col(table.article_id).desc(), col(table.start))
+    if query.order == "value" and table is FigureRow:
+        statement = statement.order_by(col(FigureRow.value).desc(), *newest)
+    elif query.order == "metric" and table is FigureRow:
+        statement = statement.order_by(col(FigureRow.metric), *newest)
+    else:
+        statement = statement.order_by(*newest)
+    statement = statement.limit(query.limit).offset(query.offset)
     return [
-        {**row.model_dump(exclude={"id"}), "url": url, "published_at": at, "source": source}
+        {**row.model_dump(), "url": url, "published_at": at, "source": source}
         for row, url, at, source in session.exec(statement).all()
     ]
+
+
+def find_figures(session: Session, query: FactQuery) -> list[dict[str, Any]]:
+    """Figures, newest article first, with their article's url and date."""
+    metric = [func.lower(FigureRow.metric) == query.metric.lower()] if query.metric else []
+    return _facts(session, FigureRow, query, *metric)
 
 
 def find_events(session: Session, query: FactQuery) -> list[dict[str, Any]]:
     """Events, newest article first, with their article's url and date."""
-    statement = select(EventRow, Article.url, Article.sort_at, Article.source).join(
-        Article, col(Article.id) == col(EventRow.article_id)
-    )
-    if query.entity:
-        statement = statement.where(func.lower(EventRow.entity) == query.entity.lower())
-    if query.type:
-        statement = statement.where(EventRow.type == query.type)
-    statement = _article_filters(statement, query)
-    statement = statement.order_by(col(Article.sort_at).desc(), col(EventRow.start)).limit(
-        query.limit
-    )
-    return [
-        {**row.model_dump(exclude={"id"}), "url": url, "published_at": at, "source": source}
-        for row, url, at, source in session.exec(statement).all()
-    ]
+    kind = [col(EventRow.type) == query.type] if query.type else []
+    return _facts(session, EventRow, query, *kind)
 
 
 def mention_counts(
@@ -252,11 +288,47 @@ def mention_counts(
     ]
 
 
-def enrichment_counts(session: Session, article_ids: Sequence[int] = ()) -> dict[str, int]:
-    counts = {}
-    for table in (FigureRow, EventRow, PersonRoleRow):
-        statement = select(func.count()).select_from(table)
-        if article_ids:
-            statement = statement.where(col(table.article_id).in_(list(article_ids)))
-        counts[table.__tablename__] = int(session.exec(statement).one())
-    return counts
+def entities_of(session: Session, article_id: int) -> list[dict[str, Any]]:
+    """The entities found in one article, most mentioned first."""
+    statement = (
+        select(ArticleEntity.name, ArticleEntity.label, ArticleEntity.count)
+        .where(ArticleEntity.article_id == article_id)
+        .order_by(col(ArticleEntity.count).desc(), col(ArticleEntity.name))
+    )
+    return [
+        {"name": name, "label": label, "count": count}
+        for name, label, count in session.exec(statement).all()
+    ]
+
+
+def people_of(session: Session, org: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The people articles named with a role at ``org`` (any case), latest mention first."""
+    latest = func.max(Article.sort_at)
+    statement = (
+        select(PersonRoleRow.name, PersonRoleRow.role, latest, func.count())
+        .join(Article, col(Article.id) == col(PersonRoleRow.article_id))
+        .where(func.lower(PersonRoleRow.org) == org.lower())
+        .group_by(PersonRoleRow.name, PersonRoleRow.role)
+        .order_by(latest.desc(), col(PersonRoleRow.name))
+        .limit(limit)
+    )
+    return [
+        {"name": name, "role": role, "last_seen": as_utc(at), "articles": n}
+        for name, role, at, n in session.exec(statement).all()
+    ]
+
+
+def watched_entities(session: Session) -> list[dict[str, Any]]:
+    """Every watched entity the store has seen: articles mentioning it and the latest one."""
+    latest = func.max(Article.sort_at)
+    statement = (
+        select(ArticleEntity.name, func.count(func.distinct(ArticleEntity.article_id)), latest)
+        .join(Article, col(Article.id) == col(ArticleEntity.article_id))
+        .where(ArticleEntity.label == "WATCH")
+        .group_by(ArticleEntity.name)
+        .order_by(col(ArticleEntity.name))
+    )
+    return [
+        {"name": name, "articles": n, "last_seen": as_utc(at)}
+        for name, n, at in session.exec(statement).all()
+    ]

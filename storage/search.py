@@ -6,7 +6,7 @@ web app and the digest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -19,6 +19,8 @@ from storage.articles import as_utc
 from storage.fts import quote_fts_query
 
 Order = Literal["newest", "relevance"]
+# where a snippet's matched terms start and end (shown as [term] by the CLI, <mark> on the web)
+MARK_START, MARK_END = "\x02", "\x03"
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class ArticleQuery:
     since: datetime | None = None
     until: datetime | None = None
     language: str | None = None
+    event: str | None = None  # only articles with an event of this type
     limit: int = 20
     offset: int = 0
     order: Order = "newest"
@@ -70,6 +73,11 @@ def _filters(query: ArticleQuery, params: dict[str, Any]) -> list[str]:
     if query.language:
         where.append("a.language = :language")
         params["language"] = query.language
+    if query.event:
+        where.append(
+            "EXISTS (SELECT 1 FROM events v WHERE v.article_id = a.id AND v.type = :event)"
+        )
+        params["event"] = query.event
     if query.entity:
         where.append(
             "EXISTS (SELECT 1 FROM article_entities e WHERE e.article_id = a.id "
@@ -89,7 +97,7 @@ def _sql(query: ArticleQuery, params: dict[str, Any]) -> str:
     else:
         params["match"] = quote_fts_query(query.q)
         select = (
-            f"SELECT {_COLUMNS}, snippet(articles_fts, 1, '[', ']', ' … ', 12) AS snippet "
+            f"SELECT {_COLUMNS}, snippet(articles_fts, 1, char(2), char(3), ' … ', 12) AS snippet "
             "FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
         )
         where.insert(0, "articles_fts MATCH :match")
@@ -135,3 +143,26 @@ def _attach_entities(session: Session, hits: list[ArticleHit]) -> None:
     for article_id, name in session.connection().execute(statement, {"ids": list(by_id)}):
         if name not in by_id[article_id].entities:
             by_id[article_id].entities.append(name)
+
+
+ARTICLE_FIELDS = (
+    "id",
+    "url",
+    "title",
+    "source",
+    "author",
+    "published_at",
+    "fetched_at",
+    "language",
+    "entities",
+)
+
+
+def article_record(hit: ArticleHit, *, full: bool) -> dict[str, Any]:
+    """The public shape of a hit (the CLI's json and csv, the API): no text unless ``full``."""
+    record = {key: value for key, value in asdict(hit).items() if key in ARTICLE_FIELDS}
+    if hit.snippet is not None:
+        record["snippet"] = hit.snippet.replace(MARK_START, "[").replace(MARK_END, "]")
+    if full:
+        record["text"] = hit.text
+    return record
