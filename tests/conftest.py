@@ -100,3 +100,18 @@ def crawled(world: NewsWorld, tmp_path_factory: pytest.TempPathFactory) -> Crawl
         world.requests_since(mark)[: middle - mark],
         world.requests_since(middle),
     )
+
+
+@pytest.fixture(scope="module")
+def crawled_site(crawled: CrawledWorld) -> Iterator[str]:
+    """The web application over the crawled store, served by uvicorn on loopback: its URL."""
+    from config import load_settings
+    from storage.engine import open_store
+    from tests.servers import LiveApp
+    from web.app import create_app
+
+    settings = load_settings(crawled.config, required=True)
+    store = open_store(settings.store.url)
+    with LiveApp(create_app(settings, store)) as live:
+        yield live.url
+    store.close()

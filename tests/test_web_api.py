@@ -21,15 +21,9 @@ TOKEN = "t0ken-for-tests"
 
 
 @pytest.fixture(scope="module")
-def api(crawled: CrawledWorld) -> Iterator[httpx.Client]:
-    settings = load_settings(crawled.config, required=True)
-    store = open_store(settings.store.url)
-    with (
-        LiveApp(create_app(settings, store)) as live,
-        httpx.Client(base_url=live.url, timeout=30) as client,
-    ):
+def api(crawled_site: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=crawled_site, timeout=30) as client:
         yield client
-    store.close()
 
 
 def items(client: httpx.Client, path: str, **params: Any) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ import pytest
 from config import load_settings
 from newsworld import NewsWorld
 from storage.engine import open_store
-from tests.conftest import REPO, CrawledWorld, run_cli, world_config
+from tests.conftest import REPO, run_cli, world_config
 from tests.servers import LiveApp
 from web.app import create_app
 
@@ -64,12 +64,8 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def site(crawled: CrawledWorld) -> Iterator[str]:
-    settings = load_settings(crawled.config, required=True)
-    store = open_store(settings.store.url)
-    with LiveApp(create_app(settings, store)) as live:
-        yield live.url
-    store.close()
+def site(crawled_site: str) -> str:
+    return crawled_site
 
 
 def shot(page: Any, name: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
@@ -77,6 +77,17 @@ OutputFormat = Annotated[
 
 # --- public shapes -------------------------------------------------------------------------
 
+Item = TypeVar("Item")
+
+
+class Page(BaseModel, Generic[Item]):
+    """One page of a list: its items, and the URL of the next page (null on the last)."""
+
+    items: list[Item]
+    limit: int
+    offset: int
+    next: str | None
+
 
 class ArticleOut(BaseModel):
     id: int
@@ -89,13 +100,6 @@ class ArticleOut(BaseModel):
     language: str | None
     entities: list[str]
     snippet: str | None = None
-
-
-class ArticlePage(BaseModel):
-    items: list[ArticleOut]
-    limit: int
-    offset: int
-    next: str | None
 
 
 class FigureOut(BaseModel):
@@ -118,13 +122,6 @@ class FigureOut(BaseModel):
     end: int
 
 
-class FigurePage(BaseModel):
-    items: list[FigureOut]
-    limit: int
-    offset: int
-    next: str | None
-
-
 class EventOut(BaseModel):
     id: int
     article_id: int
@@ -138,13 +135,6 @@ class EventOut(BaseModel):
     sentence: str
     start: int
     end: int
-
-
-class EventPage(BaseModel):
-    items: list[EventOut]
-    limit: int
-    offset: int
-    next: str | None
 
 
 class StoryArticle(BaseModel):
@@ -164,13 +154,6 @@ class StoryOut(BaseModel):
     articles: list[StoryArticle]
 
 
-class StoryPage(BaseModel):
-    items: list[StoryOut]
-    limit: int
-    offset: int
-    next: str | None
-
-
 class EntityOut(BaseModel):
     id: str
     name: str
@@ -181,24 +164,10 @@ class EntityOut(BaseModel):
     last_seen: datetime | None
 
 
-class EntityPage(BaseModel):
-    items: list[EntityOut]
-    limit: int
-    offset: int
-    next: str | None
-
-
 class MentionOut(BaseModel):
     entity: str
     period: str
     count: int
-
-
-class MentionPage(BaseModel):
-    items: list[MentionOut]
-    limit: int
-    offset: int
-    next: str | None
 
 
 class EndpointOut(BaseModel):
@@ -222,13 +191,6 @@ class SourceOut(BaseModel):
     last_fetched_at: datetime | None
     consecutive_errors: int
     endpoints: list[EndpointOut]
-
-
-class SourcePage(BaseModel):
-    items: list[SourceOut]
-    limit: int
-    offset: int
-    next: str | None
 
 
 class PersonOut(BaseModel):
@@ -304,7 +266,7 @@ def _when(value: str | None, name: str, *, end: bool = False) -> datetime | None
 # --- routes --------------------------------------------------------------------------------
 
 
-@router.get("/articles", response_model=ArticlePage, responses={200: {"content": CSV}})
+@router.get("/articles", response_model=Page[ArticleOut], responses={200: {"content": CSV}})
 def articles(
     request: Request,
     q: Annotated[str | None, Query(max_length=500, description='words; "a phrase"')] = None,
@@ -362,7 +324,7 @@ def article(request: Request, article_id: RowId) -> Any:
     return found
 
 
-@router.get("/stories", response_model=StoryPage, responses={200: {"content": CSV}})
+@router.get("/stories", response_model=Page[StoryOut], responses={200: {"content": CSV}})
 def stories(
     request: Request,
     entity: Entity = None,
@@ -421,7 +383,7 @@ def _entity_rows(request: Request) -> list[dict[str, Any]]:
     return rows
 
 
-@router.get("/entities", response_model=EntityPage, responses={200: {"content": CSV}})
+@router.get("/entities", response_model=Page[EntityOut], responses={200: {"content": CSV}})
 def entities(
     request: Request,
     limit: Limit = 100,
@@ -440,7 +402,7 @@ class Interval(StrEnum):
 
 
 @router.get(
-    "/entities/{name}/mentions", response_model=MentionPage, responses={200: {"content": CSV}}
+    "/entities/{name}/mentions", response_model=Page[MentionOut], responses={200: {"content": CSV}}
 )
 def entity_mentions(
     request: Request,
@@ -475,7 +437,7 @@ class FigureOrder(StrEnum):
     metric = "metric"
 
 
-@router.get("/figures", response_model=FigurePage, responses={200: {"content": CSV}})
+@router.get("/figures", response_model=Page[FigureOut], responses={200: {"content": CSV}})
 def figures(
     request: Request,
     entity: Entity = None,
@@ -501,7 +463,7 @@ def figures(
     return page(request, format, rows, FIGURE_FIELDS, limit, offset)
 
 
-@router.get("/events", response_model=EventPage, responses={200: {"content": CSV}})
+@router.get("/events", response_model=Page[EventOut], responses={200: {"content": CSV}})
 def events(
     request: Request,
     type: EventType | None = None,
@@ -534,7 +496,7 @@ def source_rows(request: Request) -> list[dict[str, Any]]:
     return [{"id": r["source"], **r} for r in report]
 
 
-@router.get("/sources", response_model=SourcePage, responses={200: {"content": CSV}})
+@router.get("/sources", response_model=Page[SourceOut], responses={200: {"content": CSV}})
 def sources(
     request: Request,
     limit: Limit = 100,
