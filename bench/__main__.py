@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import enrichment, extraction, gold
+from bench import enrichment, extraction, gold, web
 
-BENCHMARKS = {"extraction": extraction.main, "enrichment": enrichment.main, "gold": gold.main}
+BENCHMARKS = {
+    "extraction": extraction.main,
+    "enrichment": enrichment.main,
+    "gold": gold.main,
+    "web": web.main,
+}
 
 
 def main(argv: list[str]) -> int:

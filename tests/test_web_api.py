@@ -97,7 +97,9 @@ def test_stories(api: httpx.Client) -> None:
         times = [a["at"] for a in story["articles"]]
         assert times == sorted(times)  # earliest first: who was first
     temu = items(api, "/api/stories", entity="Temu", limit=50)
-    assert temu
+    assert temu and len(temu) < len(items(api, "/api/stories", limit=500))
+    recent = items(api, "/api/stories", since="2026-11-01", limit=500)
+    assert recent and all(any(a["at"] >= "2026-11-01" for a in s["articles"]) for s in recent)
     one = api.get(f"/api/stories/{shared[0]['id']}").json()
     assert one["id"] == shared[0]["id"] and len(one["articles"]) >= 2
     assert api.get("/api/stories/999999").status_code == 404
@@ -134,6 +136,9 @@ def test_figures_and_events(api: httpx.Client) -> None:
     assert layoffs and all(e["type"] == "layoffs" and e["entity"] == "Amazon" for e in layoffs)
     paged = items(api, "/api/events", limit=5, offset=5)
     assert len(paged) == 5
+    assert paged[0]["id"] == items(api, "/api/events", limit=10)[5]["id"]
+    october = items(api, "/api/events", since="2026-10-01", until="2026-10-31", limit=500)
+    assert october and all(e["published_at"][:7] == "2026-10" for e in october)
 
 
 def test_sources(api: httpx.Client) -> None:

@@ -7,12 +7,15 @@ text. Each page's screenshot is saved under ``test-artifacts/screenshots/``.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from config import load_settings
@@ -146,6 +149,7 @@ def test_bad_parameters_show_an_error_page(page: Any, site: str) -> None:
     assert "since" in page.locator(".error").inner_text()
 
 
+FORMULA = '=HYPERLINK("http://evil.example","open") Shein formulacase'
 HOSTILE = '<img src=x onerror=alert(1)><script>alert("title")</script> Temu hostilecase headline'
 
 
@@ -163,6 +167,7 @@ def test_hostile_text_stays_text(page: Any, tmp_path: Path) -> None:
                 "United States, where tariffs have pushed up prices for shoppers.",
             ],
         )
+        own.edit_article("shein-seeks-50bn-hong-kong-listing", title=FORMULA)
         config = world_config(own, tmp_path)
         assert run_cli("crawl", "--json", config=config).code == 0
     settings = load_settings(config, required=True)
@@ -177,4 +182,17 @@ def test_hostile_text_stays_text(page: Any, tmp_path: Path) -> None:
         assert page.locator(".body script, .body img, .body b, .body a").count() == 0
         page.locator("article .body").hover()
         shot(page, "hostile")
+        page.click("text=its story")
+        page.wait_for_selector("table.story")
+        for path in (page.url, f"{live.url}/stories", f"{live.url}/entities/Temu"):
+            page.goto(path)
+            assert HOSTILE in page.locator("main").inner_text(), path
+            assert page.locator("main img, main script, main b").count() == 0, path
+        with httpx.Client(base_url=live.url) as client:
+            found = client.get("/api/articles", params={"q": "hostilecase"})
+            assert found.headers["content-type"] == "application/json"
+            assert found.json()["items"][0]["title"] == HOSTILE  # data, shown by whoever escapes
+            listed = client.get("/api/articles", params={"q": "formulacase", "format": "csv"})
+            rows = list(csv.DictReader(io.StringIO(listed.text)))
+            assert rows and rows[0]["title"] == "'" + FORMULA
     store.close()

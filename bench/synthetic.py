@@ -1,0 +1,239 @@
+"""A synthetic store of any size: articles about the watched companies, already enriched.
+
+Deterministic (seeded). Each article is about 700 words of real sentence
+structure, names one or two watched companies (Zipf-like: Temu and TikTok Shop
+most often) and carries figures, an event, people and a story of one to three
+outlets, spread over the ``days`` before now. It is written through the
+store's own write path (:func:`storage.articles.upsert_articles`,
+:func:`storage.enrichment.replace_enrichments`), so the FTS index and every
+table look as a real crawl leaves them. Built stores are cached under
+``bench/.cache/`` by size.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlmodel import col, select
+
+from nlp.events import Event
+from nlp.figures import Figure
+from nlp.people import PersonRole
+from nlp.pipeline import Enrichment, Mention
+from storage.articles import ArticleData, upsert_articles
+from storage.engine import Store, open_store
+from storage.enrichment import Pending, replace_enrichments
+from storage.tables import Article, ArticleStory, Story
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+VERSION = 1
+COMPANIES = (
+    ("Temu", 30),
+    ("TikTok Shop", 25),
+    ("Shein", 18),
+    ("Amazon", 15),
+    ("PDD Holdings", 5),
+    ("ByteDance", 4),
+    ("TikTok", 3),
+)
+SOURCES = tuple(f"outlet-{n:02d}" for n in range(20))
+METRICS = ("GMV", "revenue", "sales", "orders", "market share", "growth", "jobs", "valuation")
+EVENTS = ("leadership", "sales", "layoffs", "hiring", "expansion", "regulation")
+PLACES = ("Brazil", "Japan", "Germany", "Kenya", "Mexico", "Spain", "Poland", "Indonesia")
+FIRST = ("Maria", "Daniel", "Priya", "Stefan", "Lin", "Amara", "Jonas", "Sofia", "Kenji", "Omar")
+LAST = ("Okafor", "Reyes", "Natarajan", "Kowalczyk", "Haoran", "Mensah", "Berg", "Costa")
+FILLER = (
+    "Analysts said the figures pointed to a shift in how shoppers buy online.",
+    "The company did not comment on its plans for the coming quarter.",
+    "Rivals have cut prices and spent heavily on advertising to keep up.",
+    "Sellers on the platform said fees had risen over the past year.",
+    "Regulators in several countries are looking closely at cross-border parcels.",
+    "Logistics costs remain the largest expense for discount marketplaces.",
+    "Executives told investors that the holiday season started strongly.",
+    "The figures were compiled from company filings and industry estimates.",
+)
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    path: Path
+    articles: int
+    rare_term: str  # a word in about ten articles
+
+
+def _pick(rng: random.Random) -> str:
+    names, weights = zip(*COMPANIES, strict=True)
+    return rng.choices(names, weights)[0]
+
+
+def _article(n: int, rng: random.Random, now: datetime, days: int) -> tuple[ArticleData, dict]:
+    company = _pick(rng)
+    other = _pick(rng)
+    metric = rng.choice(METRICS)
+    event = rng.choice(EVENTS)
+    person = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+    place = rng.choice(PLACES)
+    value = rng.randint(2, 900)
+    change = rng.choice(("rose", "fell", "jumped", "slipped"))
+    lead = (
+        f"{company} said its {metric} {change} {value}% in {place} as {other} pressed on "
+        f"prices, with GMV of $1.2 billion, according to figures released on {n % 28 + 1} "
+        "November."
+    )
+    move = f"{person}, {company}'s head of {place} operations, said the unit would keep growing."
+    paragraphs = [lead, move]
+    while sum(len(p.split()) for p in paragraphs) < 700:
+        paragraphs.append(" ".join(rng.choice(FILLER) for _ in range(5)))
+    if n % 10_000 == 7:
+        paragraphs.append("The quokkaplex warehouse opened this week.")
+    text = "\n\n".join(paragraphs)
+    at = now - timedelta(minutes=rng.randint(0, days * 24 * 60))
+    data = ArticleData(
+        source=rng.choice(SOURCES),
+        url=f"https://synthetic.example/{n}",
+        canonical_url=f"https://synthetic.example/{n}",
+        title=f"{company}: {metric} {change} {value}% in {place} ({n})",
+        text=text,
+        fetched_at=now,
+        published_at=at,
+        language="en",
+    )
+    facts = {
+        "company": company,
+        "other": other,
+        "metric": metric,
+        "value": float(value),
+        "event": event,
+        "person": person,
+        "lead": lead,
+        "move": move,
+        "up": change in ("rose", "jumped"),
+    }
+    return data, facts
+
+
+def _enrichment(text: str, facts: dict) -> Enrichment:
+    lead = facts["lead"]
+    lead_end = len(lead)
+    company, other = facts["company"], facts["other"]
+    percent = f"{facts['value']:g}%"
+    p_at, g_at = text.find(percent), text.find("$1.2 billion")
+    mentions = {company: 4, other: 1} if other != company else {company: 5}
+    figures = [
+        Figure(
+            percent,
+            p_at,
+            p_at + len(percent),
+            facts["value"],
+            "percent",
+            metric=facts["metric"],
+            change="up" if facts["up"] else "down",
+            entity=company,
+            sentence=facts["lead"],
+        ),
+        Figure(
+            "$1.2 billion",
+            g_at,
+            g_at + 12,
+            1.2e9,
+            "currency",
+            currency="USD",
+            metric="GMV",
+            entity=company,
+            sentence=facts["lead"],
+        ),
+    ]
+    events = [
+        Event(
+            facts["event"],
+            company,
+            facts["move"],
+            lead_end + 2,
+            lead_end + 40,
+            "said",
+            [facts["person"]],
+        )
+    ]
+    return Enrichment(
+        language="en",
+        tokens=len(text.split()),
+        mentions=[Mention(name, "WATCH", count) for name, count in mentions.items()]
+        + [Mention(facts["person"], "PERSON", 1)],
+        figures=figures,
+        events=events,
+        people=[PersonRole(facts["person"], company, "head of operations")],
+    )
+
+
+def build(store: Store, count: int, *, seed: int = 7, days: int = 400, batch: int = 1_000) -> float:
+    """Fill ``store`` with ``count`` articles; returns articles stored per second."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    started = time.perf_counter()
+    for start in range(0, count, batch):
+        made = [_article(n, rng, now, days) for n in range(start, min(start + batch, count))]
+        with store.write() as session:
+            upsert_articles(session, [data for data, _ in made])
+            stored = session.exec(
+                select(Article.canonical_url, Article.id, Article.content_hash).where(
+                    col(Article.canonical_url).in_([d.canonical_url for d, _ in made])
+                )
+            ).all()
+            ids = {url: article_id for url, article_id, _ in stored}
+            hashes = {url: digest for url, _, digest in stored}
+            results = []
+            for data, facts in made:
+                article_id = ids[data.canonical_url]
+                pending = Pending(article_id, hashes[data.canonical_url], data.text, "en", 0)
+                results.append((pending, _enrichment(data.text, facts)))
+            replace_enrichments(session, results, "synthetic")
+            _stories(session, [(ids[d.canonical_url], d) for d, _ in made], rng)
+    return count / (time.perf_counter() - started)
+
+
+def _stories(session: object, items: list[tuple[int, ArticleData]], rng: random.Random) -> None:
+    """Group consecutive articles into stories of one to three outlets."""
+    from sqlmodel import Session
+
+    assert isinstance(session, Session)
+    at = 0
+    while at < len(items):
+        size = rng.choice((1, 1, 1, 2, 3))
+        group = items[at : at + size]
+        at += size
+        first = min(d.published_at for _, d in group if d.published_at)
+        story = Story(title=group[0][1].title, first_at=first)
+        session.add(story)
+        session.flush()
+        assert story.id is not None
+        session.add_all(
+            ArticleStory(
+                article_id=i,
+                story_id=story.id,
+                at=d.published_at or first,
+                keys=[],
+                signature=b"",
+            )
+            for i, d in group
+        )
+    session.flush()
+
+
+def synthetic_store(count: int, *, rebuild: bool = False) -> Synthetic:
+    """The cached synthetic store of ``count`` articles (built on first use)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"synthetic-{count}-v{VERSION}.db"
+    if rebuild or not path.exists():
+        partial = path.with_suffix(".partial.db")
+        for stale in CACHE.glob(partial.name + "*"):
+            stale.unlink()
+        store = open_store(f"sqlite:///{partial}")
+        rate = build(store, count)
+        store.close()
+        partial.rename(path)
+        print(f"built {path.name}: {count:,} articles at {rate:,.0f} articles/s")
+    return Synthetic(path, count, "quokkaplex")
