@@ -76,7 +76,7 @@ def main(argv: list[str]) -> int:
             ],
         }
     )
-    store = open_store(settings.store.url, create=False)
+    store = open_store(settings.store.url)  # (adds any index the code has gained)
     rows = []
     worst = 0.0
     with (

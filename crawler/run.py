@@ -108,6 +108,24 @@ def _plan(settings: Settings, store: Store, sources: list[Source]) -> CrawlPlan:
     )
 
 
+def _run_spider(
+    settings: Settings, store: Store, plan: CrawlPlan, tally: Tally, log_level: str
+) -> None:
+    from scrapy import signals
+    from scrapy.crawler import CrawlerProcess
+
+    process = CrawlerProcess(scrapy_settings(settings, log_level=log_level))
+    crawler = process.create_crawler(NewsSpider)
+
+    def closed(spider: Any, reason: str) -> None:
+        tally.close_reason = reason
+
+    crawler.signals.connect(closed, signal=signals.spider_closed)
+    process.crawl(crawler, plan=plan, tally=tally, store=store)
+    process.start()
+    logging.getLogger("scrapy").handlers.clear()
+
+
 def run_crawl(
     settings: Settings,
     store: Store,
@@ -125,23 +143,15 @@ def run_crawl(
     with store.write() as session:
         run_id = start_run(session, [s.name for s in sources])
     tally = Tally(on_progress)
-    plan = _plan(settings, store, sources)
-
-    from scrapy import signals
-    from scrapy.crawler import CrawlerProcess
-
-    _ran_in_this_process = True
-    process = CrawlerProcess(scrapy_settings(settings, log_level=log_level))
-    crawler = process.create_crawler(NewsSpider)
-
-    def closed(spider: Any, reason: str) -> None:
-        tally.close_reason = reason
-
-    crawler.signals.connect(closed, signal=signals.spider_closed)
-    process.crawl(crawler, plan=plan, tally=tally, store=store)
-    process.start()
-    logging.getLogger("scrapy").handlers.clear()
-
+    try:
+        plan = _plan(settings, store, sources)
+        _ran_in_this_process = True
+        _run_spider(settings, store, plan, tally, log_level)
+    except BaseException:  # stopped before or around Scrapy: the run is not left "running"
+        with store.write() as session:
+            finish_run(session, run_id, tally.per_source(), "interrupted")
+            record_errors(session, run_id, tally.errors)
+        raise
     status = "completed" if tally.close_reason == "finished" else "interrupted"
     per_source = tally.per_source()
     with store.write() as session:

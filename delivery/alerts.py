@@ -23,13 +23,13 @@ from storage.alerts import (
     Unchecked,
     fts_hits,
     mark_checked,
-    story_outlets,
     unchecked_articles,
     watched_names,
 )
 from storage.digest import events_of, figures_of
 from storage.engine import Store
 from storage.outbox import alert_fired, enqueue, record_alert
+from storage.stories import story_outlets
 from storage.tables import AlertRecord, Delivery, EventRow, FigureRow
 
 BATCH = 200

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, text
+from sqlalchemy import delete, or_, text
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
@@ -79,19 +79,6 @@ def watched_names(session: Session, article_ids: Sequence[int]) -> dict[int, lis
     for article_id, name in session.exec(statement).all():
         found[article_id].append(name)
     return dict(found)
-
-
-def story_outlets(session: Session, story_ids: Sequence[int]) -> dict[int, int]:
-    """How many distinct sources each story has been reported by so far."""
-    if not story_ids:
-        return {}
-    statement = (
-        select(ArticleStory.story_id, func.count(func.distinct(Article.source)))
-        .join(Article, col(Article.id) == col(ArticleStory.article_id))
-        .where(col(ArticleStory.story_id).in_(list(story_ids)))
-        .group_by(col(ArticleStory.story_id))
-    )
-    return {int(story): int(n) for story, n in session.exec(statement).all()}
 
 
 def fts_hits(session: Session, fts_query: str, article_ids: Sequence[int]) -> set[int]:

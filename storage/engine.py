@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel
 
 from shopwatch.errors import StoreError
@@ -64,6 +65,9 @@ class Store:
         try:
             SQLModel.metadata.create_all(self.engine)
             with self.engine.begin() as conn:
+                for table in SQLModel.metadata.sorted_tables:  # indexes added since it was made
+                    for index in table.indexes:
+                        conn.execute(CreateIndex(index, if_not_exists=True))
                 if self.is_sqlite:
                     create_fts(conn)
                 create_views(conn)

@@ -215,28 +215,63 @@ def _article_filters(statement: Any, query: FactQuery) -> Any:
     return statement
 
 
+def _newest_articles(
+    session: Session, table: Any, query: FactQuery, where: Sequence[Any], count: int
+) -> list[int]:
+    """The ``count`` newest articles with a matching row in ``table``, walked by date.
+
+    The walk follows the articles' date index and stops after ``count``, so a
+    common entity costs no more than a rare one costs to find.
+    """
+    match = select(table.id).where(col(table.article_id) == col(Article.id), *where)
+    statement = _article_filters(select(Article.id).where(match.exists()), query)
+    statement = statement.order_by(col(Article.sort_at).desc(), col(Article.id).desc())
+    return [int(i) for i in session.exec(statement.limit(count)).all() if i is not None]
+
+
+def _entity_is(session: Session, table: Any, entity: str) -> Any:
+    """``table.entity`` is ``entity`` in any case: a watched name is compared as stored."""
+    stored = watched_name(session, entity)
+    if stored is not None:
+        return col(table.entity) == stored  # (can use the index)
+    return func.lower(table.entity) == entity.lower()
+
+
 def _facts(session: Session, table: Any, query: FactQuery, *where: Any) -> list[dict[str, Any]]:
     """Rows of a fact table (figures, events), newest article first, with its url and date."""
+    newest_first = query.order not in ("value", "metric") or table is not FigureRow
+    if query.entity:
+        # walking articles by date, the entity is checked per row (unindexed), so each
+        # lookup goes by article; sorting by value, its own index finds the rows
+        where = (
+            *where,
+            func.lower(table.entity) == query.entity.lower()
+            if newest_first
+            else _entity_is(session, table, query.entity),
+        )
     statement = (
         select(table, Article.url, Article.sort_at, Article.source)
         .join(Article, col(Article.id) == col(table.article_id))
         .where(*where)
     )
-    if query.entity:
-        statement = statement.where(func.lower(table.entity) == query.entity.lower())
     statement = _article_filters(statement, query)
     newest = (col(Article.sort_at).desc(), col(table.article_id).desc(), col(table.start))
-    if query.order == "value" and table is FigureRow:
+    skip = query.offset
+    if newest_first:  # each article has one matching row or more: offset + limit are enough
+        ids = _newest_articles(session, table, query, where, query.offset + query.limit)
+        statement = statement.where(col(table.article_id).in_(ids)).order_by(*newest)
+        rows = session.exec(statement).all()[skip : skip + query.limit]
+        return [_fact(*row) for row in rows]
+    if query.order == "value":
         statement = statement.order_by(col(FigureRow.value).desc(), *newest)
-    elif query.order == "metric" and table is FigureRow:
-        statement = statement.order_by(col(FigureRow.metric), *newest)
     else:
-        statement = statement.order_by(*newest)
-    statement = statement.limit(query.limit).offset(query.offset)
-    return [
-        {**row.model_dump(), "url": url, "published_at": at, "source": source}
-        for row, url, at, source in session.exec(statement).all()
-    ]
+        statement = statement.order_by(col(FigureRow.metric), *newest)
+    statement = statement.limit(query.limit).offset(skip)
+    return [_fact(*row) for row in session.exec(statement).all()]
+
+
+def _fact(row: Any, url: str, at: datetime, source: str) -> dict[str, Any]:
+    return {**row.model_dump(), "url": url, "published_at": at, "source": source}
 
 
 def find_figures(session: Session, query: FactQuery) -> list[dict[str, Any]]:
@@ -251,6 +286,35 @@ def find_events(session: Session, query: FactQuery) -> list[dict[str, Any]]:
     return _facts(session, EventRow, query, *kind)
 
 
+def watched_name(session: Session, name: str) -> str | None:
+    """The watched entity's name as stored, whatever the case ``name`` is written in."""
+    for same in (col(ArticleEntity.name) == name, func.lower(ArticleEntity.name) == name.lower()):
+        found = session.exec(
+            select(ArticleEntity.name).where(ArticleEntity.label == "WATCH", same).limit(1)
+        ).first()
+        if found is not None:  # (the exact spelling is one index lookup; any case, a scan)
+            return found
+    return None
+
+
+def mentioning(name: str) -> Any:
+    """A subquery to put under ``exists()``: the article (``articles`` row) mentions ``name``.
+
+    Every key column is compared for equality, so each article costs one index lookup.
+    """
+    return select(ArticleEntity.article_id).where(
+        col(ArticleEntity.article_id) == col(Article.id),
+        ArticleEntity.label == "WATCH",
+        ArticleEntity.name == name,
+    )
+
+
+def _period(interval: str) -> Any:
+    if interval == "day":
+        return func.date(Article.sort_at)
+    return func.date(Article.sort_at, "weekday 0", "-6 days")  # the week's Monday
+
+
 def mention_counts(
     session: Session,
     *,
@@ -259,9 +323,14 @@ def mention_counts(
     interval: str,
     stories: bool = False,
 ) -> list[dict[str, Any]]:
-    """Articles (or stories, each once) mentioning each watched entity, per day or ISO week."""
-    day = func.date(Article.sort_at)
-    period = day if interval == "day" else func.date(Article.sort_at, "weekday 0", "-6 days")
+    """Articles (or stories, each once) mentioning each watched entity, per day or ISO week.
+
+    For one entity the count walks the articles of the period (their date index)
+    and checks each for the entity, instead of every mention the entity ever had.
+    """
+    if entity:
+        return _entity_mentions(session, entity, since, interval, stories)
+    period = _period(interval)
     counted = (
         func.count(func.distinct(ArticleStory.story_id))
         if stories
@@ -278,13 +347,34 @@ def mention_counts(
         statement = statement.join(
             ArticleStory, col(ArticleStory.article_id) == col(ArticleEntity.article_id)
         )
-    if entity:
-        statement = statement.where(func.lower(ArticleEntity.name) == entity.lower())
     if since:
         statement = statement.where(col(Article.sort_at) >= as_utc(since))
     return [
         {"entity": name, "period": str(when), "count": count}
         for name, when, count in session.exec(statement).all()
+    ]
+
+
+def _entity_mentions(
+    session: Session, entity: str, since: datetime | None, interval: str, stories: bool
+) -> list[dict[str, Any]]:
+    name = watched_name(session, entity)
+    if name is None:
+        return []
+    mentions = mentioning(name)
+    period = _period(interval)
+    counted = (
+        func.count(func.distinct(ArticleStory.story_id)) if stories else func.count(col(Article.id))
+    )
+    statement: Any = select(period, counted).where(mentions.exists())
+    if stories:
+        statement = statement.join(ArticleStory, col(ArticleStory.article_id) == col(Article.id))
+    if since:
+        statement = statement.where(col(Article.sort_at) >= as_utc(since))
+    statement = statement.group_by(period).order_by(period)
+    return [
+        {"entity": name, "period": str(when), "count": count}
+        for when, count in session.execute(statement).all()
     ]
 
 
@@ -302,33 +392,50 @@ def entities_of(session: Session, article_id: int) -> list[dict[str, Any]]:
 
 
 def people_of(session: Session, org: str, limit: int = 50) -> list[dict[str, Any]]:
-    """The people articles named with a role at ``org`` (any case), latest mention first."""
-    latest = func.max(Article.sort_at)
+    """The people articles named with a role at ``org`` (any case), most recently stored first.
+
+    ``last_seen`` is the date of the latest article naming them so.
+    """
+    latest = func.max(PersonRoleRow.article_id)
     statement = (
         select(PersonRoleRow.name, PersonRoleRow.role, latest, func.count())
-        .join(Article, col(Article.id) == col(PersonRoleRow.article_id))
         .where(func.lower(PersonRoleRow.org) == org.lower())
         .group_by(PersonRoleRow.name, PersonRoleRow.role)
         .order_by(latest.desc(), col(PersonRoleRow.name))
         .limit(limit)
     )
+    rows = session.exec(statement).all()
+    dates = dict(
+        session.exec(
+            select(Article.id, Article.sort_at).where(col(Article.id).in_([r[2] for r in rows]))
+        ).all()
+    )
     return [
-        {"name": name, "role": role, "last_seen": as_utc(at), "articles": n}
-        for name, role, at, n in session.exec(statement).all()
+        {"name": name, "role": role, "last_seen": as_utc(dates.get(last)), "articles": n}
+        for name, role, last, n in rows
     ]
 
 
 def watched_entities(session: Session) -> list[dict[str, Any]]:
     """Every watched entity the store has seen: articles mentioning it and the latest one."""
-    latest = func.max(Article.sort_at)
     statement = (
-        select(ArticleEntity.name, func.count(func.distinct(ArticleEntity.article_id)), latest)
-        .join(Article, col(Article.id) == col(ArticleEntity.article_id))
+        select(ArticleEntity.name, func.count())
         .where(ArticleEntity.label == "WATCH")
         .group_by(ArticleEntity.name)
         .order_by(col(ArticleEntity.name))
     )
     return [
-        {"name": name, "articles": n, "last_seen": as_utc(at)}
-        for name, n, at in session.exec(statement).all()
+        {"name": name, "articles": n, "last_seen": _last_seen(session, name)}
+        for name, n in session.exec(statement).all()
     ]
+
+
+def _last_seen(session: Session, name: str) -> datetime | None:
+    """The date of the newest article mentioning ``name``, walking the date index."""
+    newest = (
+        select(Article.sort_at)
+        .where(mentioning(name).exists())
+        .order_by(col(Article.sort_at).desc())
+        .limit(1)
+    )
+    return as_utc(session.exec(newest).first())

@@ -6,7 +6,7 @@ web app and the digest.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -16,6 +16,7 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 
 from shopwatch.errors import UsageError
 from storage.articles import as_utc
+from storage.enrichment import watched_name
 from storage.fts import quote_fts_query
 
 Order = Literal["newest", "relevance"]
@@ -81,34 +82,52 @@ def _filters(query: ArticleQuery, params: dict[str, Any]) -> list[str]:
     if query.entity:
         where.append(
             "EXISTS (SELECT 1 FROM article_entities e WHERE e.article_id = a.id "
-            "AND e.label = 'WATCH' AND e.name = :entity COLLATE NOCASE)"
+            "AND e.label = 'WATCH' AND e.name = :entity)"
         )
         params["entity"] = query.entity
     return where
 
 
 def _sql(query: ArticleQuery, params: dict[str, Any]) -> str:
+    """The page of results as SQL: ids first, then the columns and snippets of that page only.
+
+    SQLite computes a result column for every row it sorts, so the snippets
+    (the costly part) are made in an outer query over the page's ids.
+    """
     where = _filters(query, params)
+    params["limit"], params["offset"] = query.limit, query.offset
     if query.q is None or not query.q.strip():
         if query.order == "relevance":
             raise UsageError("ordering by relevance needs a search query")
-        select = f"SELECT {_COLUMNS}, NULL AS snippet FROM articles a"
-        order = "a.sort_at DESC, a.id DESC"
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        return (
+            f"SELECT {_COLUMNS}, NULL AS snippet FROM articles a{clause} "
+            "ORDER BY a.sort_at DESC, a.id DESC LIMIT :limit OFFSET :offset"
+        )
+    params["match"] = quote_fts_query(query.q)
+    where.insert(0, "articles_fts MATCH :match")
+    order = (
+        "bm25(articles_fts, 10.0, 1.0), a.sort_at DESC, a.id DESC"
+        if query.order == "relevance"
+        else "a.sort_at DESC, a.id DESC"
+    )
+    if query.order == "relevance" and len(where) == 1:  # ranked, no filter: the index alone
+        page = (
+            "SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH :match "
+            "ORDER BY bm25(articles_fts, 10.0, 1.0), rowid DESC LIMIT :limit OFFSET :offset"
+        )
+        order = "bm25(articles_fts, 10.0, 1.0), a.id DESC"
     else:
-        params["match"] = quote_fts_query(query.q)
-        select = (
-            f"SELECT {_COLUMNS}, snippet(articles_fts, 1, char(2), char(3), ' … ', 12) AS snippet "
-            "FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid"
+        page = (
+            "SELECT a.id AS id FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
+            f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT :limit OFFSET :offset"
         )
-        where.insert(0, "articles_fts MATCH :match")
-        order = (
-            "bm25(articles_fts, 10.0, 1.0), a.sort_at DESC"
-            if query.order == "relevance"
-            else "a.sort_at DESC, a.id DESC"
-        )
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
-    params["limit"], params["offset"] = query.limit, query.offset
-    return f"{select}{clause} ORDER BY {order} LIMIT :limit OFFSET :offset"
+    return (  # the page's rows again, looked up by id, in the same order, with snippets
+        f"SELECT {_COLUMNS}, snippet(articles_fts, 1, char(2), char(3), ' … ', 12) AS snippet "
+        f"FROM ({page}) p JOIN articles a ON a.id = p.id "
+        "JOIN articles_fts ON articles_fts.rowid = p.id "
+        f"WHERE articles_fts MATCH :match ORDER BY {order}"
+    )
 
 
 def find_articles(session: Session, query: ArticleQuery) -> list[ArticleHit]:
@@ -117,6 +136,11 @@ def find_articles(session: Session, query: ArticleQuery) -> list[ArticleHit]:
         raise UsageError("limit must be at least 1")
     if query.q is not None and query.q.strip() and not quote_fts_query(query.q):
         return []  # only punctuation: no word can match
+    if query.entity:  # compared as stored, so each article costs one key lookup
+        stored = watched_name(session, query.entity)
+        if stored is None:
+            return []
+        query = replace(query, entity=stored)
     params: dict[str, Any] = {}
     statement = text(_sql(query, params))
     binds = [bindparam(name, type_=UTCDateTime()) for name in ("since", "until") if name in params]

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from nlp.stories import same_story
 from storage.articles import as_utc
+from storage.enrichment import mentioning, watched_name
 from storage.tables import Article, ArticleEntity, ArticleStory, Story
 
 WINDOW = timedelta(days=3)
@@ -190,6 +191,9 @@ def _story(story: Story, members: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+WALK = 500  # articles read per step of the walk from the newest
+
+
 def find_stories(
     session: Session,
     *,
@@ -199,30 +203,82 @@ def find_stories(
     offset: int = 0,
     entity: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Stories newest first, each with its articles (earliest first, so the first reported it
-    first) and its number of outlets; ``entity`` keeps those mentioning that watched entity."""
-    sources = func.count(func.distinct(Article.source))
-    statement = (
-        select(Story, sources)
-        .join(ArticleStory, col(ArticleStory.story_id) == col(Story.id))
-        .join(Article, col(Article.id) == col(ArticleStory.article_id))
-        .group_by(col(Story.id))
-        .having(sources >= min_sources)
-        .order_by(func.max(Article.sort_at).desc(), col(Story.id).desc())
-        .limit(limit)
-        .offset(offset)
+    """Stories by their newest article, newest first, each with its articles (earliest first,
+    so the first reported it first) and its number of outlets.
+
+    ``entity`` keeps stories with an article mentioning that watched entity, ``since`` those
+    with an article since then. The stories are found by walking the articles from the
+    newest (their date index), so the first pages cost the same in any size of store.
+    """
+    if entity is not None:
+        entity = watched_name(session, entity)
+        if entity is None:
+            return []
+    wanted = offset + limit
+    found: list[int] = []
+    seen: set[int] = set()
+    after: tuple[datetime, int] | None = None
+    while len(found) < wanted:
+        rows = _walk(session, entity=entity, since=since, after=after)
+        if not rows:
+            break
+        fresh = []
+        for candidate, _, _ in rows:
+            if candidate not in seen:
+                seen.add(candidate)
+                fresh.append(candidate)
+        if min_sources > 1:
+            counts = story_outlets(session, fresh)
+            fresh = [c for c in fresh if counts.get(c, 0) >= min_sources]
+        found.extend(fresh)
+        after = (rows[-1][1], rows[-1][2])
+    stories = []
+    for story_id in found[offset:wanted]:
+        story = session.get(Story, story_id)
+        if story is not None:
+            stories.append(_story(story, _members(session, story_id)))
+    return stories
+
+
+def _walk(
+    session: Session,
+    *,
+    entity: str | None,
+    since: datetime | None,
+    after: tuple[datetime, int] | None,
+) -> list[tuple[int, datetime, int]]:
+    """The next ``WALK`` articles (story, date, id), newest first, after ``after``."""
+    columns: tuple[Any, ...] = (ArticleStory.story_id, Article.sort_at, Article.id)
+    statement = select_columns(*columns).join(
+        ArticleStory, col(ArticleStory.article_id) == col(Article.id)
     )
+    if entity:
+        statement = statement.where(mentioning(entity).exists())
     if since:
         statement = statement.where(col(Article.sort_at) >= as_utc(since))
-    if entity:
-        mentioning = select(ArticleEntity.article_id).where(
-            ArticleEntity.label == "WATCH", func.lower(ArticleEntity.name) == entity.lower()
+    if after is not None:
+        at, article_id = after
+        statement = statement.where(
+            or_(
+                col(Article.sort_at) < at,
+                and_(col(Article.sort_at) == at, col(Article.id) < article_id),
+            )
         )
-        statement = statement.where(col(ArticleStory.article_id).in_(mentioning))
-    return [
-        _story(story, _members(session, story.id or 0))
-        for story, _n in session.exec(statement).all()
-    ]
+    statement = statement.order_by(col(Article.sort_at).desc(), col(Article.id).desc())
+    return [(int(s), at, int(i)) for s, at, i in session.execute(statement.limit(WALK)).all()]
+
+
+def story_outlets(session: Session, story_ids: Sequence[int]) -> dict[int, int]:
+    """How many distinct sources each story has been reported by so far."""
+    if not story_ids:
+        return {}
+    statement = (
+        select(ArticleStory.story_id, func.count(func.distinct(Article.source)))
+        .join(Article, col(Article.id) == col(ArticleStory.article_id))
+        .where(col(ArticleStory.story_id).in_(list(story_ids)))
+        .group_by(col(ArticleStory.story_id))
+    )
+    return {int(story): int(n) for story, n in session.exec(statement).all()}
 
 
 def get_story(session: Session, story_id: int) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -90,6 +90,7 @@ class ArticleEntity(SQLModel, table=True):
     """An entity mentioned in an article, with its count (filled by enrichment)."""
 
     __tablename__ = "article_entities"
+    __table_args__ = (Index("ix_article_entities_name_label", "name", "label"),)
 
     article_id: int = Field(foreign_key="articles.id", primary_key=True, ondelete="CASCADE")
     name: str = Field(primary_key=True, index=True)
@@ -112,6 +113,7 @@ class EnrichmentRecord(SQLModel, table=True):
 
 class FigureRow(SQLModel, table=True):
     __tablename__ = "figures"
+    __table_args__ = (Index("ix_figures_entity_value", "entity", "value"),)
 
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="articles.id", index=True, ondelete="CASCADE")
@@ -145,6 +147,7 @@ class EventRow(SQLModel, table=True):
 
 class PersonRoleRow(SQLModel, table=True):
     __tablename__ = "people"
+    __table_args__ = (Index("ix_people_org_lower", text("lower(org)")),)
 
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="articles.id", index=True, ondelete="CASCADE")
