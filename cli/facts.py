@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -15,16 +14,12 @@ from storage.enrichment import (
     EVENT_FIELDS,
     FIGURE_FIELDS,
     FactQuery,
+    Interval,
     find_events,
     find_figures,
     mention_counts,
 )
 from storage.stories import find_stories
-
-
-class Interval(StrEnum):
-    day = "day"
-    week = "week"
 
 
 def _emit(

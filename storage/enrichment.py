@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_
@@ -307,6 +308,13 @@ def mentioning(name: str) -> Any:
         ArticleEntity.label == "WATCH",
         ArticleEntity.name == name,
     )
+
+
+class Interval(StrEnum):
+    """How mention counts are bucketed."""
+
+    day = "day"
+    week = "week"
 
 
 def _period(interval: str) -> Any:

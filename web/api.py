@@ -10,7 +10,7 @@ data are defused (:func:`exports.formats.csv_cell`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
@@ -18,19 +18,18 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlmodel import Session
 
 from config.model import EVENT_TYPES
 from exports.formats import csv_lines
 from shopwatch.when import parse_when
-from storage.articles import article_counts, get_article
-from storage.digest import events_of, figures_of
+from storage.articles import article_counts
+from storage.detail import article_detail
 from storage.endpoints import source_health, source_report
 from storage.enrichment import (
     EVENT_FIELDS,
     FIGURE_FIELDS,
     FactQuery,
-    entities_of,
+    Interval,
     find_events,
     find_figures,
     mention_counts,
@@ -38,8 +37,8 @@ from storage.enrichment import (
     watched_entities,
 )
 from storage.search import ARTICLE_FIELDS, ArticleQuery, article_record, find_articles
-from storage.stories import find_stories, get_story, story_of
-from web.context import WebContext, web_context
+from storage.stories import find_stories, get_story
+from web.context import read, web_context
 
 
 class Problem(BaseModel):
@@ -253,12 +252,6 @@ def page(
     }
 
 
-def _read(request: Request, ask: Callable[[Session], Any]) -> Any:
-    ctx: WebContext = web_context(request)
-    with ctx.store.read() as session:
-        return ask(session)
-
-
 def _when(value: str | None, name: str, *, end: bool = False) -> datetime | None:
     return parse_when(value, end_of_day=end, option=name)
 
@@ -294,7 +287,7 @@ def articles(
         offset=offset,
         order=order if q and q.strip() else "newest",
     )
-    hits = _read(request, lambda s: find_articles(s, query))
+    hits = read(request, lambda s: find_articles(s, query))
     rows = [article_record(hit, full=False) for hit in hits]
     return page(request, format, rows, [*ARTICLE_FIELDS, "snippet"], limit, offset)
 
@@ -303,25 +296,17 @@ def articles(
 def article(request: Request, article_id: RowId) -> Any:
     """One article with its text, entities, figures, events and story."""
 
-    def ask(session: Session) -> Any:
-        row = get_article(session, article_id)
-        if row is None:
-            return None
-        return {
-            **row.model_dump(),
-            "entities": [
-                m["name"] for m in entities_of(session, article_id) if m["label"] == "WATCH"
-            ],
-            "mentions": entities_of(session, article_id),
-            "figures": [f.model_dump() for f in figures_of(session, [article_id])],
-            "events": [e.model_dump() for e in events_of(session, [article_id])],
-            "story_id": story_of(session, article_id),
-        }
-
-    found = _read(request, ask)
+    found = read(request, lambda s: article_detail(s, article_id))
     if found is None:
         raise HTTPException(404, f"no article {article_id}")
-    return found
+    return {
+        **found.article.model_dump(),
+        "entities": found.watched,
+        "mentions": found.mentions,
+        "figures": [f.model_dump() for f in found.figures],
+        "events": [e.model_dump() for e in found.events],
+        "story_id": found.story_id,
+    }
 
 
 @router.get("/stories", response_model=Page[StoryOut], responses={200: {"content": CSV}})
@@ -336,7 +321,7 @@ def stories(
 ) -> Any:
     """Stories newest first, each with its articles earliest first (who reported it first)."""
     since_at = _when(since, "since")
-    rows = _read(
+    rows = read(
         request,
         lambda s: find_stories(
             s, since=since_at, min_sources=min_sources, limit=limit, offset=offset, entity=entity
@@ -353,15 +338,15 @@ def stories(
 @router.get("/stories/{story_id}", response_model=StoryOut, responses=NOT_FOUND)
 def story(request: Request, story_id: RowId) -> Any:
     """One story with every article, earliest first."""
-    found = _read(request, lambda s: get_story(s, story_id))
+    found = read(request, lambda s: get_story(s, story_id))
     if found is None:
         raise HTTPException(404, f"no story {story_id}")
     return found
 
 
-def _entity_rows(request: Request) -> list[dict[str, Any]]:
+def entity_rows(request: Request) -> list[dict[str, Any]]:
     ctx = web_context(request)
-    seen = {row["name"]: row for row in _read(request, watched_entities)}
+    seen = {row["name"]: row for row in read(request, watched_entities)}
     rows = []
     for watch in ctx.settings.watch:
         stored = seen.pop(watch.name, {})
@@ -391,14 +376,9 @@ def entities(
     format: OutputFormat = None,
 ) -> Any:
     """The watched entities, with the number of articles mentioning each."""
-    rows = _entity_rows(request)[offset : offset + limit]
+    rows = entity_rows(request)[offset : offset + limit]
     columns = ["id", "name", "kind", "parent", "aliases", "articles", "last_seen"]
     return page(request, format, rows, columns, limit, offset)
-
-
-class Interval(StrEnum):
-    day = "day"
-    week = "week"
 
 
 @router.get(
@@ -416,7 +396,7 @@ def entity_mentions(
 ) -> Any:
     """Articles (or stories, each once) mentioning the entity per day or ISO week."""
     since_at = _when(since, "since")
-    rows = _read(
+    rows = read(
         request,
         lambda s: mention_counts(
             s, entity=name, since=since_at, interval=interval.value, stories=stories
@@ -428,7 +408,7 @@ def entity_mentions(
 @router.get("/entities/{name}/people", response_model=list[PersonOut])
 def entity_people(request: Request, name: str) -> Any:
     """People named with a role at the entity, latest first."""
-    return _read(request, lambda s: people_of(s, name))
+    return read(request, lambda s: people_of(s, name))
 
 
 class FigureOrder(StrEnum):
@@ -459,7 +439,7 @@ def figures(
         offset=offset,
         order=order.value,
     )
-    rows = _read(request, lambda s: find_figures(s, query))
+    rows = read(request, lambda s: find_figures(s, query))
     return page(request, format, rows, FIGURE_FIELDS, limit, offset)
 
 
@@ -483,16 +463,14 @@ def events(
         limit=limit,
         offset=offset,
     )
-    rows = _read(request, lambda s: find_events(s, query))
+    rows = read(request, lambda s: find_events(s, query))
     return page(request, format, rows, EVENT_FIELDS, limit, offset)
 
 
 def source_rows(request: Request) -> list[dict[str, Any]]:
     ctx = web_context(request)
     configured = [(s.name, s.enabled) for s in ctx.settings.sources]
-    report = _read(
-        request, lambda s: source_report(configured, article_counts(s), source_health(s))
-    )
+    report = read(request, lambda s: source_report(configured, article_counts(s), source_health(s)))
     return [{"id": r["source"], **r} for r in report]
 
 

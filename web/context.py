@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
+from sqlmodel import Session
 
 from config.model import Settings
 from storage.engine import Store
@@ -24,3 +27,9 @@ class WebContext:
 def web_context(request: Request) -> WebContext:
     context: WebContext = request.app.state.shopwatch
     return context
+
+
+def read(request: Request, ask: Callable[[Session], Any]) -> Any:
+    """``ask(session)`` in a read session of the store."""
+    with web_context(request).store.read() as session:
+        return ask(session)

@@ -7,7 +7,6 @@ need no JavaScript.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -23,21 +22,19 @@ from delivery.model import format_value
 from delivery.render import safe_href
 from shopwatch.errors import UsageError
 from shopwatch.when import parse_when
-from storage.articles import get_article
-from storage.digest import events_of, figures_of
+from storage.detail import article_detail
 from storage.enrichment import (
     FactQuery,
-    entities_of,
     find_events,
     find_figures,
     mention_counts,
     people_of,
 )
 from storage.search import ArticleQuery, find_articles
-from storage.stories import find_stories, get_story, story_of
+from storage.stories import find_stories, get_story
 from web.api import RowId, source_rows
 from web.chart import daily_series, trend_svg
-from web.context import WebContext, web_context
+from web.context import read, web_context
 from web.highlight import Span, entity_spans, marked_html, snippet_html
 
 router = APIRouter(include_in_schema=False)
@@ -76,12 +73,6 @@ def render(
 
 def error_page(request: Request, status: int, message: str) -> Response:
     return render(request, "error.html.j2", {"status": status, "message": message}, status=status)
-
-
-def _read(request: Request, ask: Callable[[Session], Any]) -> Any:
-    ctx: WebContext = web_context(request)
-    with ctx.store.read() as session:
-        return ask(session)
 
 
 def _page_link(request: Request, page: int) -> str:
@@ -127,7 +118,7 @@ def search(
         offset=(page - 1) * size,
         order="relevance" if searching and order == "relevance" else "newest",
     )
-    hits = _read(request, lambda s: find_articles(s, query))
+    hits = read(request, lambda s: find_articles(s, query))
     more = len(hits) > size
     return render(
         request,
@@ -156,9 +147,9 @@ def search(
 
 @router.get("/entities", response_class=HTMLResponse)
 def entities(request: Request) -> Response:
-    from web.api import _entity_rows
+    from web.api import entity_rows
 
-    return render(request, "entities.html.j2", {"entities": _entity_rows(request)})
+    return render(request, "entities.html.j2", {"entities": entity_rows(request)})
 
 
 FIGURE_SORTS = {"date": "newest", "value": "value", "metric": "metric"}
@@ -186,7 +177,7 @@ def entity(request: Request, name: str, sort: str = "date") -> Response:
             "people": people_of(session, canonical),
         }
 
-    found = _read(request, ask)
+    found = read(request, ask)
     if watch is None and not (found["stories"] or found["figures"] or found["events"]):
         return error_page(request, 404, f"no watched entity named {name!r}")
     series = daily_series(found["counts"], today, TREND_DAYS)
@@ -213,7 +204,7 @@ def stories(
     page: int = Query(1, ge=1, le=MAX_PAGE),
 ) -> Response:
     size = web_context(request).settings.web.page_size
-    rows = _read(
+    rows = read(
         request,
         lambda s: find_stories(
             s, min_sources=min_sources, limit=size + 1, offset=(page - 1) * size
@@ -233,7 +224,7 @@ def stories(
 
 @router.get("/stories/{story_id}", response_class=HTMLResponse)
 def story(request: Request, story_id: RowId) -> Response:
-    found = _read(request, lambda s: get_story(s, story_id))
+    found = read(request, lambda s: get_story(s, story_id))
     if found is None:
         return error_page(request, 404, f"no story {story_id}")
     return render(request, "story.html.j2", {"story": found})
@@ -243,22 +234,10 @@ def story(request: Request, story_id: RowId) -> Response:
 def article(request: Request, article_id: RowId) -> Response:
     ctx = web_context(request)
 
-    def ask(session: Session) -> dict[str, Any] | None:
-        row = get_article(session, article_id)
-        if row is None:
-            return None
-        return {
-            "article": row,
-            "figures": figures_of(session, [article_id]),
-            "events": events_of(session, [article_id]),
-            "mentions": entities_of(session, article_id),
-            "story_id": story_of(session, article_id),
-        }
-
-    found = _read(request, ask)
+    found = read(request, lambda s: article_detail(s, article_id))
     if found is None:
         return error_page(request, 404, f"no article {article_id}")
-    text = found["article"].text
+    text = found.article.text
     spans = [
         Span(
             f.start,
@@ -267,10 +246,20 @@ def article(request: Request, article_id: RowId) -> Response:
             f"{f.entity or '?'} · {f.metric} · "
             f"{format_value(f.value, f.value_max, f.unit, f.currency)} · {f.change}",
         )
-        for f in found["figures"]
+        for f in found.figures
     ]
     spans += entity_spans(text, ctx.aliases)
-    return render(request, "article.html.j2", {**found, "body": marked_html(text, spans)})
+    return render(
+        request,
+        "article.html.j2",
+        {
+            "article": found.article,
+            "events": found.events,
+            "mentions": found.mentions,
+            "story_id": found.story_id,
+            "body": marked_html(text, spans),
+        },
+    )
 
 
 @router.get("/sources", response_class=HTMLResponse)
