@@ -12,7 +12,8 @@ _COMPACT_OFFSET = re.compile(r".*[+-]\d{4}$")
 def parse_iso(value: Any) -> datetime | None:
     """An ISO 8601 date or date-time, aware (UTC when no offset is given).
 
-    Accepts ``Z`` and compact offsets (``+0100``); anything unreadable gives None.
+    Accepts ``Z`` and compact offsets (``+0100``); anything unreadable, or outside the
+    range of dates once told in UTC, gives None.
     """
     if not isinstance(value, str) or not value.strip():
         return None
@@ -26,4 +27,14 @@ def parse_iso(value: Any) -> datetime | None:
             moment = datetime.strptime(text[:10], "%Y-%m-%d")
         except ValueError:
             return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment if _has_utc_time(moment) else None
+
+
+def _has_utc_time(moment: datetime) -> bool:
+    """Whether ``moment`` can be told in UTC (year 1 at +05:00 cannot: it falls before year 1)."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True

@@ -44,15 +44,35 @@ def _parser() -> etree.XMLParser:
 
 
 def _local(tag: object) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    """The local name of an element's tag (``{namespace}name``); "" for comments and entities.
+
+    Read from the string: a recovering parser can give tags (``:``, ``a:b``) that
+    ``etree.QName`` rejects.
+    """
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
+def _text(node: etree._Element) -> str | None:
+    """The node's text, None when there is none or it cannot be read.
+
+    A recovering libxml2 keeps ``&#xD800;`` as bytes that are not UTF-8, and reading
+    such a text raises.
+    """
+    try:
+        text = node.text
+    except UnicodeDecodeError:
+        return None
+    return text.strip() or None if text else None
 
 
 def _child_texts(node: etree._Element) -> dict[str, str]:
     found: dict[str, str] = {}
     for child in node.iter():
         name = _local(child.tag)
-        if name and name not in found and child.text and child.text.strip():
-            found[name] = child.text.strip()
+        if name and name not in found:
+            text = _text(child)
+            if text:
+                found[name] = text
     return found
 
 
@@ -60,8 +80,9 @@ def parse_sitemap(body: bytes, url: str) -> ParsedSitemap:
     """The URLs (with lastmod and news metadata) or child sitemaps listed in ``body``."""
     if not body.strip():
         return ParsedSitemap("unknown", [], "empty body")
+    parser = _parser()
     try:
-        root = etree.fromstring(body, parser=_parser())
+        root = etree.fromstring(body, parser=parser)
     except etree.XMLSyntaxError as exc:
         return ParsedSitemap("unknown", [], f"not XML: {exc}")
     if root is None:
@@ -87,4 +108,13 @@ def parse_sitemap(body: bytes, url: str) -> ParsedSitemap:
                 language=fields.get("language"),
             )
         )
-    return ParsedSitemap(kind, entries)
+    return ParsedSitemap(kind, entries, _recovered_from(parser))
+
+
+def _recovered_from(parser: etree.XMLParser) -> str | None:
+    """What the recovering parser had to repair (the first error), None for a well-formed file."""
+    errors = [e for e in parser.error_log if e.level >= etree.ErrorLevels.ERROR]
+    if not errors:
+        return None
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"malformed sitemap: {errors[0].message.strip()}, line {errors[0].line}{more}"

@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+import pytest
+
 from crawler.feeds import parse_feed
 from crawler.listings import article_links, compile_patterns, next_page
 from crawler.sitemaps import parse_sitemap
@@ -33,6 +35,7 @@ def test_atom_relative_links_are_resolved_against_the_feed_url() -> None:
     assert parsed.entries[0].author == "Bo Chen"
 
 
+@pytest.mark.fault(10)
 def test_json_feed_with_wrong_types_keeps_the_usable_items() -> None:
     body = (
         b'{"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": ['
@@ -44,6 +47,7 @@ def test_json_feed_with_wrong_types_keeps_the_usable_items() -> None:
     assert parsed.warning and "3" in parsed.warning
 
 
+@pytest.mark.fault(10)
 def test_malformed_feed_keeps_entries_and_says_why() -> None:
     broken = RSS.replace(b"</channel></rss>", b"<item><title>Cut")
     parsed = parse_feed(broken, f"{BASE}/rss.xml")
@@ -51,12 +55,14 @@ def test_malformed_feed_keeps_entries_and_says_why() -> None:
     assert parsed.warning
 
 
+@pytest.mark.fault(10)
 def test_html_served_as_a_feed_yields_nothing_with_a_reason() -> None:
     parsed = parse_feed(b"<html><body><p>Hello</p></body></html>", f"{BASE}/rss.xml", "text/html")
     assert parsed.entries == []
     assert parsed.warning
 
 
+@pytest.mark.fault(10)
 def test_empty_feed_body() -> None:
     assert parse_feed(b"  ", f"{BASE}/rss.xml").warning == "empty body"
 
@@ -81,6 +87,7 @@ def test_news_sitemap_and_index() -> None:
     assert [e.url for e in parsed.entries] == ["http://news.test/s1.xml"]
 
 
+@pytest.mark.fault(9)
 def test_sitemap_entities_are_not_resolved() -> None:
     xxe = (
         b'<?xml version="1.0"?><!DOCTYPE u [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
