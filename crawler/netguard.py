@@ -3,7 +3,9 @@
 Checked twice: on every request's URL (scheme and literal IP addresses, also
 after redirects) by :class:`NetworkGuardMiddleware`, and on every resolved
 address at connect time by :class:`GuardedResolver`, so a host name that
-resolves to a private address is refused before any byte is sent.
+resolves to a private address is refused before any byte is sent. The
+resolver keeps why it refused each name (:attr:`GuardedResolver.refused`), so
+the failure recorded for the request says so rather than "DNS lookup failed".
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from urllib.parse import urlsplit
 from scrapy.exceptions import IgnoreRequest
 from scrapy.resolver import CachingThreadedResolver
 from twisted.internet import defer
+from twisted.internet.error import DNSLookupError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -25,6 +28,18 @@ ALLOWED_SCHEMES = frozenset({"http", "https"})
 
 class RefusedAddress(IgnoreRequest):
     """A request to an address or scheme the policy forbids."""
+
+
+class RefusedName(DNSLookupError):
+    """A host name resolving to a forbidden address (a lookup failure to Twisted: no traceback)."""
+
+
+def scheme_refusal(url: str) -> str | None:
+    """Why ``url``'s scheme may not be fetched, or None for http and https."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ALLOWED_SCHEMES:
+        return None
+    return f"scheme {scheme or '(none)'!r} is not allowed (only http and https)"
 
 
 class NetworkPolicy:
@@ -48,10 +63,10 @@ class NetworkPolicy:
 
     def refusal_for_url(self, url: str) -> str | None:
         """Why ``url`` may not be fetched judging by its text alone (scheme, literal IP)."""
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in ALLOWED_SCHEMES:
-            return f"scheme {parts.scheme or '(none)'!r} is not allowed (only http and https)"
-        host = parts.hostname
+        refusal = scheme_refusal(url)
+        if refusal:
+            return refusal
+        host = urlsplit(url).hostname
         if not host:
             return "URL has no host"
         try:
@@ -86,6 +101,10 @@ class GuardedResolver(CachingThreadedResolver):
 
     policy = NetworkPolicy()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.refused: dict[str, str] = {}  # host name -> why it was refused
+
     @classmethod
     def from_crawler(cls, crawler: Any, reactor: Any) -> GuardedResolver:
         resolver = super().from_crawler(crawler, reactor)
@@ -98,5 +117,14 @@ class GuardedResolver(CachingThreadedResolver):
     def _check(self, address: str, name: str) -> str:
         reason = self.policy.refusal_for_ip(address)
         if reason:
-            raise RefusedAddress(f"refused {name}: {reason}")
+            self.refused[name.lower()] = reason
+            raise RefusedName(f"refused {name}: {reason}")
         return address
+
+
+def refused_names() -> dict[str, str]:
+    """The names the running crawl's resolver refused, with the reason (empty when none)."""
+    from twisted.internet import reactor
+
+    resolver = getattr(reactor, "resolver", None)
+    return resolver.refused if isinstance(resolver, GuardedResolver) else {}

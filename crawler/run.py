@@ -22,7 +22,7 @@ from crawler.spider import CrawlPlan, NewsSpider
 from crawler.tally import Tally
 from shopwatch.errors import UsageError
 from storage.articles import fetched_times
-from storage.endpoints import validators_for_sources
+from storage.endpoints import Backoff, held_endpoints, validators_for_sources
 from storage.engine import Store
 from storage.runs import finish_run, record_errors, start_run
 
@@ -91,8 +91,10 @@ def scrapy_settings(settings: Settings, *, log_level: str = "ERROR") -> dict[str
 
 
 def _plan(settings: Settings, store: Store, sources: list[Source]) -> CrawlPlan:
+    names = [s.name for s in sources]
     with store.read() as session:
-        validators = validators_for_sources(session, [s.name for s in sources])
+        validators = validators_for_sources(session, names)
+        held = held_endpoints(session, names, datetime.now(UTC), Backoff.of(settings.crawl))
 
     def known(urls: Sequence[str]) -> dict[str, datetime]:
         with store.read() as session:
@@ -101,6 +103,7 @@ def _plan(settings: Settings, store: Store, sources: list[Source]) -> CrawlPlan:
     return CrawlPlan(
         sources=sources,
         validators=validators,
+        held=held,
         known=known,
         min_text_chars=settings.crawl.min_text_chars,
         listing_pages=settings.crawl.listing_pages,

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import scrapy
+from scrapy import signals
 from scrapy.http import Request, Response
 from scrapy.utils.gz import gunzip
 from twisted.python.failure import Failure
@@ -27,6 +28,7 @@ from crawler.extract import ExtractError, Hints, NotAnArticle, extract_article
 from crawler.feeds import parse_feed
 from crawler.items import ArticleItem, EndpointItem
 from crawler.listings import article_links, compile_patterns, next_page
+from crawler.netguard import refused_names
 from crawler.sitemaps import parse_sitemap
 from crawler.tally import Tally
 from crawler.urls import canonicalize
@@ -44,6 +46,7 @@ class CrawlPlan:
 
     sources: list[Source]
     validators: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    held: dict[str, str] = field(default_factory=dict)  # endpoint URL -> why not fetched now
     known: Callable[[Sequence[str]], dict[str, datetime]] = lambda urls: {}
     min_text_chars: int = 200
     listing_pages: int = 5
@@ -85,6 +88,13 @@ def _hints(raw: dict[str, Any]) -> Hints:
     )
 
 
+def _received(request: Request) -> int:
+    """Bytes received for this attempt at ``request`` (a retry's copy starts again at 0)."""
+    meta = request.meta
+    same = meta.get("received_attempt") == meta.get("retry_times", 0)
+    return int(meta.get("received_bytes", 0)) if same else 0
+
+
 class NewsSpider(scrapy.Spider):
     name = "shopwatch"
 
@@ -97,12 +107,27 @@ class NewsSpider(scrapy.Spider):
         # an entry goes when its page is parsed or fails, so the dict stays bounded.
         self.hints: dict[str, dict[str, Any]] = {}
 
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> NewsSpider:
+        spider: NewsSpider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.on_bytes, signal=signals.bytes_received)
+        return spider
+
+    def on_bytes(self, data: bytes, request: Request, spider: Any) -> None:
+        """Count each response's bytes, so a download cancelled for its size is named so."""
+        request.meta["received_bytes"] = _received(request) + len(data)
+        request.meta["received_attempt"] = request.meta.get("retry_times", 0)
+
     async def start(self) -> AsyncIterator[Request]:
         for source in self.plan.sources:
-            for url in source.feeds:
-                yield self._endpoint_request(url, source.name, "feed")
-            for url in source.sitemaps:
-                yield self._endpoint_request(url, source.name, "sitemap")
+            endpoints = [(str(u), "feed") for u in source.feeds]
+            endpoints += [(str(u), "sitemap") for u in source.sitemaps]
+            for url, kind in endpoints:
+                held = self.plan.held.get(url)
+                if held:
+                    self.tally.skip(source.name, f"{kind}s {held}, not fetched now")
+                else:
+                    yield self._endpoint_request(url, source.name, kind)
             for url in source.start_urls:
                 yield self._listing_request(url, source.name, 1)
 
@@ -309,7 +334,11 @@ class NewsSpider(scrapy.Spider):
     def on_error(self, failure: Failure) -> Iterable[Any]:
         request = failure.request  # type: ignore[attr-defined]
         source, kind = request.meta.get("source", "?"), request.meta.get("kind", "?")
-        error_kind, message = classify_failure(failure)
+        error_kind, message = classify_failure(
+            failure,
+            refused_names=refused_names(),
+            too_large=_received(request) > self.plan.max_bytes,
+        )
         self.hints.pop(request.url, None)
         if error_kind == "robots":
             self.tally.skip(source, "disallowed by robots.txt")

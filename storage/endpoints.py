@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
 
@@ -57,6 +58,81 @@ def record_fetch(session: Session, outcome: FetchOutcome) -> Endpoint:
     return row
 
 
+class Health(StrEnum):
+    """How a feed or sitemap is doing, judged from its stored state."""
+
+    OK = "ok"
+    FAILING = "failing"  # failed lately: waiting out a backoff between attempts
+    BROKEN = "broken"  # failed ``broken_after`` times in a row: tried at the longest backoff
+    GONE = "gone"  # answered 410 Gone: not fetched again until reset
+
+
+class BackoffSettings(Protocol):
+    feed_backoff: timedelta
+    feed_backoff_max: timedelta
+    broken_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """When a failing endpoint is tried again: ``base`` doubled per failure, up to ``cap``."""
+
+    base: timedelta = timedelta(minutes=10)
+    cap: timedelta = timedelta(hours=6)
+    broken_after: int = 5
+
+    @classmethod
+    def of(cls, crawl: BackoffSettings) -> Backoff:
+        """The policy of ``[crawl]`` (``feed_backoff``, ``feed_backoff_max``, ``broken_after``)."""
+        return cls(crawl.feed_backoff, crawl.feed_backoff_max, crawl.broken_after)
+
+    def wait(self, failures: int) -> timedelta:
+        if failures <= 0:
+            return timedelta(0)
+        return min(self.cap, self.base * (2 ** min(failures - 1, 32)))
+
+
+def health(row: Endpoint, policy: Backoff) -> Health:
+    if row.consecutive_errors == 0:
+        return Health.OK
+    if row.last_status == 410:
+        return Health.GONE
+    return Health.BROKEN if row.consecutive_errors >= policy.broken_after else Health.FAILING
+
+
+def next_attempt(row: Endpoint, policy: Backoff) -> datetime | None:
+    """The earliest time ``row`` may be fetched again; None when at once, ``datetime.max`` never."""
+    state = health(row, policy)
+    if state is Health.OK or row.last_fetched_at is None:
+        return None
+    if state is Health.GONE:
+        return datetime.max.replace(tzinfo=as_utc(row.last_fetched_at).tzinfo)
+    return as_utc(row.last_fetched_at) + policy.wait(row.consecutive_errors)
+
+
+def held_endpoints(
+    session: Session, sources: Sequence[str], now: datetime, policy: Backoff
+) -> dict[str, str]:
+    """``url -> reason`` for the endpoints of ``sources`` that must not be fetched at ``now``."""
+    rows = session.exec(select(Endpoint).where(col(Endpoint.source).in_(list(sources)))).all()
+    held = {}
+    for row in rows:
+        when = next_attempt(row, policy)
+        if when is not None and when > as_utc(now):
+            held[row.url] = health(row, policy).value
+    return held
+
+
+def reset_endpoint(session: Session, url: str) -> bool:
+    """Forget an endpoint's failures (a gone or broken feed is tried at the next crawl)."""
+    row = session.exec(select(Endpoint).where(Endpoint.url == url)).first()
+    if row is None:
+        return False
+    row.consecutive_errors, row.last_error = 0, None
+    session.flush()
+    return True
+
+
 def list_endpoints(session: Session) -> list[Endpoint]:
     return list(session.exec(select(Endpoint).order_by(Endpoint.source, Endpoint.url)).all())
 
@@ -79,10 +155,12 @@ def source_health(session: Session) -> dict[str, list[Endpoint]]:
     return grouped
 
 
-def _endpoint(row: Endpoint) -> dict[str, Any]:
+def _endpoint(row: Endpoint, policy: Backoff) -> dict[str, Any]:
     return {
         "url": row.url,
         "kind": row.kind,
+        "health": health(row, policy).value,
+        "next_attempt_at": _shown(next_attempt(row, policy)),
         "last_fetched_at": row.last_fetched_at,
         "last_status": row.last_status,
         "last_ok_at": row.last_ok_at,
@@ -93,21 +171,27 @@ def _endpoint(row: Endpoint) -> dict[str, Any]:
     }
 
 
+def _shown(moment: datetime | None) -> datetime | None:
+    return None if moment is None or moment.year == datetime.max.year else moment
+
+
 def source_report(
     configured_sources: Sequence[tuple[str, bool]],
     counts: dict[str, int],
-    health: dict[str, list[Endpoint]],
+    endpoints_by_source: dict[str, list[Endpoint]],
+    policy: Backoff | None = None,
 ) -> list[dict[str, Any]]:
     """One record per configured ``(name, enabled)`` source, then per stored one no longer so.
 
     The public shape of source health: ``shopwatch sources``, the web page and the API.
     """
     names = [name for name, _ in configured_sources]
-    names += sorted((set(counts) | set(health)) - set(names))
+    policy = policy or Backoff()
+    names += sorted((set(counts) | set(endpoints_by_source)) - set(names))
     configured = dict(configured_sources)
     report = []
     for name in names:
-        endpoints = [_endpoint(row) for row in health.get(name, [])]
+        endpoints = [_endpoint(row, policy) for row in endpoints_by_source.get(name, [])]
         report.append(
             {
                 "source": name,
