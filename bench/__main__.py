@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import enrichment, extraction, gold, web
+from bench import enrichment, extraction, gold, soak, web
 
 BENCHMARKS = {
     "extraction": extraction.main,
     "enrichment": enrichment.main,
     "gold": gold.main,
     "web": web.main,
+    "soak": soak.main,
 }
 
 

@@ -33,7 +33,10 @@ def flush(app: AppContext, settings: Settings, store: Store) -> FlushReport:
 
 
 def _flush_line(report: FlushReport) -> str:
-    return f"outbox: {report.sent} sent, {report.retrying} to retry, {report.failed} failed"
+    line = f"outbox: {report.sent} sent, {report.retrying} to retry, {report.failed} failed"
+    if report.deferred:
+        line += f", {report.deferred} deferred (their receiver did not answer)"
+    return line
 
 
 def _parse_day(value: str | None) -> date | None:

@@ -43,6 +43,7 @@ def run(ctx: typer.Context) -> None:
 
     app: AppContext = ctx.obj
     settings = app.settings()
+    plan_jobs(settings)  # a schedule that cannot run stops here, before the store is touched
     _configure_logging(app.verbose)
     store = app.store(settings)
     try:

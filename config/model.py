@@ -80,14 +80,18 @@ def _timezone(value: str) -> str:
 
 
 def _cron(value: str) -> str:
+    from datetime import UTC, datetime
+
     from apscheduler.triggers.cron import CronTrigger
 
     try:
-        CronTrigger.from_crontab(value, timezone="UTC")
+        trigger = CronTrigger.from_crontab(value, timezone="UTC")
     except ValueError as exc:
         raise ValueError(
             f"not a cron expression 'minute hour day month weekday' ({exc}): {value!r}"
         ) from exc
+    if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+        raise ValueError(f"a cron expression that never fires (no such date): {value!r}")
     return value
 
 
@@ -139,6 +143,16 @@ class CrawlSettings(_Section):
     autothrottle: bool = True
     listing_pages: int = Field(default=5, ge=1, le=1000, description="pagination limit")
     min_text_chars: int = Field(default=200, ge=0, description="shorter pages are not articles")
+    feed_backoff: Duration = Field(
+        default=timedelta(minutes=10),
+        description="wait after a feed's first failure, doubled after each",
+    )
+    feed_backoff_max: Duration = Field(
+        default=timedelta(hours=6), description="longest wait between attempts at a failing feed"
+    )
+    broken_after: int = Field(
+        default=5, ge=1, le=1000, description="consecutive failures that mark a feed broken"
+    )
 
     @field_validator("allowed_networks", mode="before")
     @classmethod
@@ -266,6 +280,9 @@ class DeliverySettings(_Section):
     retry_max: Duration = Field(default=timedelta(hours=1), description="longest retry delay")
     alert_max_age: Duration = Field(
         default=timedelta(days=3), description="older articles never alert"
+    )
+    timeout: float = Field(
+        default=10, gt=0, le=600, description="seconds a notification waits for its receiver"
     )
 
 

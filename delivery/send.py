@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import time
 from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from config.model import SmtpSettings
 from shopwatch.errors import DeliveryError
@@ -65,8 +68,28 @@ def send_email(
             f"{where} answered {exc.smtp_code} {reason}", permanent=permanent
         ) from exc
     except (smtplib.SMTPException, OSError) as exc:
+        if _timed_out(exc):
+            raise DeliveryError(
+                f"{where}: no answer within {smtp.timeout:g}s ([smtp] timeout)", unanswered=True
+            ) from exc
         raise DeliveryError(f"{where}: {type(exc).__name__}: {exc}") from exc
     return f"{where} refused some recipients: {_refusals(refused)}" if refused else None
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was raised while handling, a socket timeout.
+
+    smtplib reports a reply that never came as ``SMTPServerDisconnected``
+    raised from the ``TimeoutError``.
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain is short; never loop on a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _refusals(refused: dict[str, tuple[int, bytes]]) -> str:
@@ -85,18 +108,37 @@ def private_url(url: str) -> str:
     return str(instance.url(privacy=True)).split("?", 1)[0]
 
 
-def notify(url: str, title: str, body: str) -> str | None:
-    """Send one notification through Apprise to ``url``."""
+def notify(url: str, title: str, body: str, *, timeout: float) -> str | None:
+    """Send one notification through Apprise to ``url``, waiting at most ``timeout`` seconds
+    to connect and then for each answer (unless the URL sets its own ``cto``/``rto``)."""
     import apprise
 
     service = apprise.Apprise()
-    if not service.add(url):
+    plugin = apprise.Apprise.instantiate(url)
+    if plugin is None or not service.add(plugin):
         raise DeliveryError(
             f"not a notification URL Apprise understands: {private_url(url)}", permanent=True
         )
+    _limit_wait(plugin, url, timeout)
+    started = time.monotonic()
     with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as logs:
         ok = service.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
     if not ok:
-        detail = " ".join(str(logs.getvalue()).split()) or "delivery failed"
-        raise DeliveryError(f"{private_url(url)}: {detail[:500]}")
+        detail = " ".join(str(logs.getvalue()).split())[:500] or "delivery failed"
+        # a request that took as long as a timeout allows was not answered in time
+        limit = min(plugin.socket_connect_timeout, plugin.socket_read_timeout)
+        if time.monotonic() - started >= limit:
+            raise DeliveryError(
+                f"{private_url(url)}: {detail} (no answer within {limit:g}s)", unanswered=True
+            )
+        raise DeliveryError(f"{private_url(url)}: {detail}")
     return None
+
+
+def _limit_wait(plugin: Any, url: str, timeout: float) -> None:
+    """Set the plugin's connect and read timeouts, except those its URL gives (cto, rto)."""
+    given = {key.lower() for key in parse_qs(urlsplit(url).query)}
+    if "cto" not in given:
+        plugin.socket_connect_timeout = timeout
+    if "rto" not in given:
+        plugin.socket_read_timeout = timeout

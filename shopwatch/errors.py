@@ -42,11 +42,14 @@ class DeliveryError(ShopwatchError):
     """A message could not be delivered (mail server or notification service refused it).
 
     ``permanent`` says retrying the same message cannot help (a 5xx refusal).
+    ``unanswered`` says the receiver did not answer within the timeout: it is
+    likely to hang again, so the outbox sends nothing more to it until later.
     """
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, unanswered: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.unanswered = unanswered
 
 
 class LockedError(ShopwatchError):

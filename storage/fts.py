@@ -29,6 +29,8 @@ FTS_DDL = (
 )
 
 _TERM = re.compile(r'"([^"]*)"|(\S+)')
+# FTS5 reads a query as a C string: a NUL ends it mid-term ("unterminated string")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def create_fts(conn: Connection) -> None:
@@ -42,10 +44,11 @@ def quote_fts_query(query: str) -> str:
     Each whitespace-separated term becomes a quoted string (``"a-b"``), a
     ``"double-quoted phrase"`` stays a phrase, and embedded quotes are doubled,
     so FTS5 operators such as ``NEAR(``, ``OR``, ``-`` or ``*`` are searched as
-    text. Terms are ANDed. Returns ``""`` when nothing searchable is left.
+    text. Terms are ANDed; control characters separate terms. Returns ``""``
+    when nothing searchable is left.
     """
     parts: list[str] = []
-    for match in _TERM.finditer(query):
+    for match in _TERM.finditer(_CONTROL.sub(" ", query)):
         term = match.group(1) if match.group(1) is not None else match.group(2)
         term = term.strip()
         if not term or not re.search(r"\w", term):

@@ -4,6 +4,8 @@
 message it accepts and can be told to refuse (``421`` on the next messages, or
 ``550`` for a recipient). :class:`WebhookSink` is an HTTP server that keeps
 every JSON body posted to it and can be told to answer ``500`` or to hang.
+:class:`SilentServer` accepts TCP connections and never says a word (a mail
+server that hangs). Each runs for a bounded time.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class SmtpSink:
 
     ``security`` is ``none``, ``starttls`` (STARTTLS required before mail) or
     ``ssl`` (TLS from the first byte), with ``cert``/``key`` files; ``login``
-    requires that user and password.
+    requires that user and password. ``port`` reuses a port (a server that comes back).
     """
 
     def __init__(
@@ -84,9 +86,10 @@ class SmtpSink:
         cert: Path | None = None,
         key: Path | None = None,
         login: tuple[str, str] | None = None,
+        port: int | None = None,
     ) -> None:
         self.handler = _Handler()
-        self.port = free_port()
+        self.port = port or free_port()
         options: dict[str, Any] = {}
         if security != "none":
             assert cert is not None and key is not None
@@ -173,13 +176,20 @@ def self_signed_cert(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]
 
 
 class WebhookSink:
-    """An HTTP server on 127.0.0.1 that keeps every JSON body posted to it."""
+    """An HTTP server on 127.0.0.1 that keeps every JSON body posted to it.
 
-    def __init__(self) -> None:
+    ``fail_next`` requests are answered 500; ``hang_next`` requests are read and
+    never answered: the handler waits ``hang_seconds`` (or until the sink
+    stops), then closes the connection without a response.
+    """
+
+    def __init__(self, *, hang_seconds: float = 8) -> None:
         self.posts: list[dict[str, Any]] = []
         self.fail_next = 0
         self.hang_next = 0
+        self.hang_seconds = hang_seconds
         self.attempts = 0
+        self._stopping = threading.Event()
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -192,7 +202,8 @@ class WebhookSink:
                 sink.attempts += 1
                 if sink.hang_next > 0:
                     sink.hang_next -= 1
-                    time.sleep(8)
+                    sink._stopping.wait(sink.hang_seconds)
+                    self.close_connection = True
                     return
                 if sink.fail_next > 0:
                     sink.fail_next -= 1
@@ -219,8 +230,51 @@ class WebhookSink:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stopping.set()  # hung requests end now
         self._server.shutdown()
         self._server.server_close()
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never sends a byte.
+
+    It stands for a mail server (or any receiver) that hangs: the connection
+    is made, no greeting, no answer. Connections are held until the server
+    stops, or until ``lifetime`` seconds after it started, whichever is first.
+    """
+
+    def __init__(self, *, port: int | None = None, lifetime: float = 60) -> None:
+        self._listener = socket.create_server(("127.0.0.1", port or 0))
+        self.port = int(self._listener.getsockname()[1])
+        self.lifetime = lifetime
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        held: list[socket.socket] = []
+        deadline = time.monotonic() + self.lifetime
+        self._listener.settimeout(0.1)
+        try:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                try:
+                    connection, _ = self._listener.accept()
+                except TimeoutError:
+                    continue
+                held.append(connection)
+                self.accepted += 1
+        finally:
+            for connection in held:
+                connection.close()
+            self._listener.close()
+
+    def __enter__(self) -> SilentServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:

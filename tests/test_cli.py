@@ -10,6 +10,7 @@ from config import example_toml, parse_settings
 from tests.conftest import CrawledWorld, run_cli
 
 
+@pytest.mark.fault(19)
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [
@@ -44,6 +45,7 @@ def test_missing_configuration_file_named_explicitly(tmp_path: Path) -> None:
     assert "absent.toml not found" in result.err
 
 
+@pytest.mark.fault(19)
 def test_configuration_comes_from_the_environment_then_the_working_folder(tmp_path: Path) -> None:
     bad = tmp_path / "env.toml"
     bad.write_text("[crawl]\nbogus = 1\n", encoding="utf-8")
@@ -113,6 +115,7 @@ def test_search_finds_words_and_filters(crawled: CrawledWorld) -> None:
     assert november and all(h["published_at"].startswith("2026-11-20") for h in november)
 
 
+@pytest.mark.fault(18)
 @pytest.mark.parametrize(
     ("query", "found"),
     [

@@ -151,6 +151,7 @@ def test_digest_is_sent_once_per_day_unless_forced(delivered: Delivered) -> None
     assert "2026-11-20" in str(delivered.smtp.messages[2].message["Subject"])
 
 
+@pytest.mark.fault(16)
 def test_refused_digest_is_kept_and_delivered_once_on_retry(delivered: Delivered) -> None:
     delivered.smtp.refuse(1)
     result = run_cli("digest", "--date", "2026-11-13", "--send", config=delivered.config)
@@ -170,6 +171,7 @@ def test_refused_digest_is_kept_and_delivered_once_on_retry(delivered: Delivered
     assert len(delivered.smtp.messages) == 1
 
 
+@pytest.mark.fault(16)
 def test_a_refused_recipient_is_recorded_and_the_others_get_it_once(delivered: Delivered) -> None:
     delivered.smtp.handler.refuse_recipients = {"lead@example.com"}
     try:
@@ -274,6 +276,7 @@ def test_dry_run_records_and_sends_nothing(delivered: Delivered) -> None:
     assert len(real.json()) == len(dry.json()) == len(delivered.hook.posts)
 
 
+@pytest.mark.fault(16)
 def test_failed_webhook_is_retried_then_delivered_once(delivered: Delivered) -> None:
     delivered.hook.fail_next = 2
     first = run_cli("alerts", config=delivered.config)
@@ -293,6 +296,7 @@ def test_failed_webhook_is_retried_then_delivered_once(delivered: Delivered) -> 
 HOSTILE = '<script>alert("x")</script> Temu <img src=x onerror=alert(1)>\r\nBcc: evil@example.com'
 
 
+@pytest.mark.fault(17)
 def test_hostile_title_is_escaped_and_cannot_add_headers(
     sinks: tuple[SmtpSink, WebhookSink], tmp_path: Path
 ) -> None:

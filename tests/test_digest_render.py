@@ -202,6 +202,7 @@ def chart_png() -> bytes:
     return mentions_chart(digest.chart_days, digest.mentions)
 
 
+@pytest.mark.fault(17)
 def test_html_escapes_hostile_title_and_source() -> None:
     html = render_html(make_digest(), None)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -210,6 +211,7 @@ def test_html_escapes_hostile_title_and_source() -> None:
     assert "<b>Wire</b>" not in html
 
 
+@pytest.mark.fault(17)
 def test_html_never_links_to_javascript_urls() -> None:
     links = hrefs(render_html(make_digest(), None))
     assert links, "the digest has links"

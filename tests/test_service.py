@@ -85,13 +85,19 @@ def _cron_at(moment: datetime) -> str:
 
 
 def _config(
-    world: NewsWorld, folder: Path, smtp: SmtpSink, *, digest_at: datetime | None, crawl: str
+    world: NewsWorld,
+    folder: Path,
+    smtp: SmtpSink,
+    *,
+    digest_at: datetime | None,
+    crawl: str,
+    grace: str = "1h",
 ) -> Path:
     digest = ""
     if digest_at is not None:
         digest = (
             f'[digest]\nschedule = "{_cron_at(digest_at)}"\ntimezone = "UTC"\n'
-            'recipients = ["analyst@example.com"]\ngrace = "1h"\n'
+            f'recipients = ["analyst@example.com"]\ngrace = "{grace}"\n'
         )
     extra = (
         f'{digest}\n[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\n\n'
@@ -101,6 +107,7 @@ def _config(
     return world_config(world, folder, extra)
 
 
+@pytest.mark.fault(15)
 def test_a_second_service_on_the_same_store_refuses_to_start(
     world: NewsWorld, tmp_path: Path, services: list[Service]
 ) -> None:
@@ -125,12 +132,14 @@ def test_a_second_service_on_the_same_store_refuses_to_start(
         assert third.stop() == 0
 
 
+@pytest.mark.fault(14)
 def test_a_missed_digest_is_sent_once_across_restarts(
     world: NewsWorld, tmp_path: Path, services: list[Service]
 ) -> None:
     with SmtpSink() as smtp:
-        missed = datetime.now(UTC) - timedelta(minutes=10)
-        config = _config(world, tmp_path, smtp, digest_at=missed, crawl=NEVER)
+        # the service was down at digest time and comes back hours later (within the grace)
+        missed = datetime.now(UTC) - timedelta(hours=3)
+        config = _config(world, tmp_path, smtp, digest_at=missed, crawl=NEVER, grace="6h")
         for round_ in range(3):
             service = Service(config, tmp_path / f"run{round_}.log")
             services.append(service)
@@ -209,6 +218,7 @@ def test_crawls_never_overlap_alerts_follow_each_crawl_and_sigterm_is_clean(
     )
 
 
+@pytest.mark.fault(16)
 def test_what_the_outbox_held_before_a_start_is_delivered_by_the_service(
     world: NewsWorld, tmp_path: Path, services: list[Service]
 ) -> None:

@@ -73,6 +73,7 @@ def test_one_bad_article_does_not_undo_its_batch(store) -> None:
         assert {h.title for h in find_articles(session, ArticleQuery())} == {"Story 1", "Story 3"}
 
 
+@pytest.mark.fault(18)
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
@@ -88,6 +89,7 @@ def test_quote_fts_query(query: str, expected: str) -> None:
     assert quote_fts_query(query) == expected
 
 
+@pytest.mark.fault(18)
 def test_search_terms_are_searched_not_parsed(store) -> None:
     with store.write() as session:
         upsert_articles(

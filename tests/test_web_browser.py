@@ -153,6 +153,7 @@ FORMULA = '=HYPERLINK("http://evil.example","open") Shein formulacase'
 HOSTILE = '<img src=x onerror=alert(1)><script>alert("title")</script> Temu hostilecase headline'
 
 
+@pytest.mark.fault(17)
 def test_hostile_text_stays_text(page: Any, tmp_path: Path) -> None:
     with NewsWorld() as own:
         own.edit_article(

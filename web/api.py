@@ -17,14 +17,14 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from config.model import EVENT_TYPES
 from exports.formats import csv_lines
 from shopwatch.when import parse_when
 from storage.articles import article_counts
 from storage.detail import article_detail
-from storage.endpoints import source_health, source_report
+from storage.endpoints import Backoff, source_health, source_report
 from storage.enrichment import (
     EVENT_FIELDS,
     FIGURE_FIELDS,
@@ -172,6 +172,8 @@ class MentionOut(BaseModel):
 class EndpointOut(BaseModel):
     url: str
     kind: str
+    health: str = Field(description="ok, failing (backing off), broken or gone (410)")
+    next_attempt_at: datetime | None
     last_fetched_at: datetime | None
     last_status: int | None
     last_ok_at: datetime | None
@@ -470,7 +472,11 @@ def events(
 def source_rows(request: Request) -> list[dict[str, Any]]:
     ctx = web_context(request)
     configured = [(s.name, s.enabled) for s in ctx.settings.sources]
-    report = read(request, lambda s: source_report(configured, article_counts(s), source_health(s)))
+    policy = Backoff.of(ctx.settings.crawl)
+    report = read(
+        request,
+        lambda s: source_report(configured, article_counts(s), source_health(s), policy),
+    )
     return [{"id": r["source"], **r} for r in report]
 
 
