@@ -90,10 +90,10 @@ def scrapy_settings(settings: Settings, *, log_level: str = "ERROR") -> dict[str
     }
 
 
-def _plan(settings: Settings, store: Store, sources: list[Source]) -> CrawlPlan:
+def _plan(settings: Settings, store: Store, sources: list[Source], run_id: int) -> CrawlPlan:
     names = [s.name for s in sources]
     with store.read() as session:
-        validators = validators_for_sources(session, names)
+        validators = validators_for_sources(session, names, before_run=run_id)
         held = held_endpoints(session, names, datetime.now(UTC), Backoff.of(settings.crawl))
 
     def known(urls: Sequence[str]) -> dict[str, datetime]:
@@ -147,7 +147,7 @@ def run_crawl(
         run_id = start_run(session, [s.name for s in sources])
     tally = Tally(on_progress)
     try:
-        plan = _plan(settings, store, sources)
+        plan = _plan(settings, store, sources, run_id)
         _ran_in_this_process = True
         _run_spider(settings, store, plan, tally, log_level)
     except BaseException:  # stopped before or around Scrapy: the run is not left "running"

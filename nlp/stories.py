@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import MinHash
 
 if TYPE_CHECKING:  # the pipeline imports signature() from here
     from nlp.pipeline import Enrichment
@@ -34,6 +33,8 @@ _WORD = re.compile(r"\w+")
 
 def signature(text: str) -> bytes:
     """The MinHash signature of ``text``'s word 5-shingles, as bytes to store."""
+    from datasketch import MinHash  # (imports SciPy: only commands that enrich pay for it)
+
     words = _WORD.findall(text.lower())
     shingles = {" ".join(words[i : i + SHINGLE]) for i in range(max(1, len(words) - SHINGLE + 1))}
     sketch = MinHash(num_perm=NUM_PERM, seed=7)

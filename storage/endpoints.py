@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from sqlmodel import Session, col, select
 
 from storage.articles import as_utc
-from storage.tables import Endpoint
+from storage.tables import CrawlRun, Endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +138,31 @@ def list_endpoints(session: Session) -> list[Endpoint]:
 
 
 def validators_for_sources(
-    session: Session, sources: Sequence[str]
+    session: Session, sources: Sequence[str], *, before_run: int | None = None
 ) -> dict[str, tuple[str | None, str | None]]:
-    """``url -> (etag, last_modified)`` for every feed and sitemap of ``sources``."""
-    if not sources:
+    """``url -> (etag, last_modified)`` for the feeds and sitemaps of ``sources`` whose last
+    crawl (the last run before ``before_run``) completed.
+
+    A crawl that was killed or stopped may have stored a feed's validators and not yet
+    the articles the feed listed; a 304 would hide those articles from every later
+    crawl, so that source's feeds and sitemaps are fetched in full once more.
+    """
+    trusted = [name for name in sources if last_crawl_completed(session, name, before_run)]
+    if not trusted:
         return {}
-    rows = session.exec(select(Endpoint).where(col(Endpoint.source).in_(list(sources)))).all()
+    rows = session.exec(select(Endpoint).where(col(Endpoint.source).in_(trusted))).all()
     return {row.url: (row.etag, row.last_modified) for row in rows}
+
+
+def last_crawl_completed(session: Session, source: str, before_run: int | None = None) -> bool:
+    """Whether the latest crawl run of ``source`` before ``before_run`` completed (or none ran)."""
+    statement = select(CrawlRun.status, CrawlRun.sources).order_by(col(CrawlRun.id).desc())
+    if before_run is not None:
+        statement = statement.where(col(CrawlRun.id) < before_run)
+    for status, names in session.exec(statement.limit(1000)):
+        if source in names:
+            return status == "completed"
+    return True
 
 
 def source_health(session: Session) -> dict[str, list[Endpoint]]:

@@ -8,6 +8,7 @@ with "database is locked" when one upgrades a read lock.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,16 +62,21 @@ class Store:
             self._writer = self.engine
 
     def init_schema(self) -> None:
-        """Create every table and index that does not exist yet (idempotent)."""
+        """Create every table, index, the FTS index and view that does not exist yet.
+
+        Idempotent, and one transaction: no process ever sees half a schema. When
+        everything exists this only reads. When another process is creating the
+        schema at the same moment (two commands started on a new store), SQLite
+        refuses the upgrade of a read transaction at once; the work is then done
+        again under ``BEGIN IMMEDIATE``, which waits its turn on the busy timeout.
+        """
         try:
-            SQLModel.metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                for table in SQLModel.metadata.sorted_tables:  # indexes added since it was made
-                    for index in table.indexes:
-                        conn.execute(CreateIndex(index, if_not_exists=True))
-                if self.is_sqlite:
-                    create_fts(conn)
-                create_views(conn)
+            try:
+                _create_schema(self.engine, sqlite=self.is_sqlite)
+            except OperationalError as exc:
+                if not (self.is_sqlite and is_busy(exc)):
+                    raise
+                _create_schema(self._writer, sqlite=True)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot create the schema in {self.url}: {exc}") from exc
 
@@ -93,6 +99,26 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _create_schema(engine: Engine, *, sqlite: bool) -> None:
+    """Tables, indexes (also those added since the store was made), FTS and views, at once."""
+    with engine.begin() as conn:
+        SQLModel.metadata.create_all(conn)
+        for table in SQLModel.metadata.sorted_tables:
+            for index in table.indexes:
+                conn.execute(CreateIndex(index, if_not_exists=True))
+        if sqlite:
+            create_fts(conn)
+        create_views(conn)
+
+
+def is_busy(exc: OperationalError) -> bool:
+    """Whether SQLite gave up because another connection held the lock ("database is locked")."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "database is locked" in str(exc.orig)
 
 
 @contextmanager
