@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import enrichment, extraction, gold, soak, web
+from bench import enrichment, extraction, gold, soak, store, web
 
 BENCHMARKS = {
     "extraction": extraction.main,
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "gold": gold.main,
     "web": web.main,
     "soak": soak.main,
+    "store": store.main,
 }
 
 

@@ -49,6 +49,11 @@ from newsworld.faultserver import (
 from newsworld.world import articles
 
 REPO = Path(__file__).resolve().parent.parent
+KILLED_NOTE = (
+    "\nA crawl killed with SIGKILL cannot record its end, so its run stays `running` in "
+    "`crawl_runs`; the next crawl of its sources fetches their feeds without validators, "
+    "so nothing the killed crawl had not yet stored is lost.\n"
+)
 GOOD_FAULT_ARTICLES = 5
 RSS = "application/rss+xml"
 
@@ -288,6 +293,6 @@ def main(argv: list[str]) -> int:
             "soak",
             f"{args.minutes:g} minutes of `shopwatch run` crawling the news world and the fault "
             f"server every {args.every} (`python -m bench soak --minutes {args.minutes:g}`). "
-            f"Targets: {verdict}.\n\n{table}\n",
+            f"Targets: {verdict}.\n\n{table}\n{KILLED_NOTE}",
         )
     return 0 if holds else 1

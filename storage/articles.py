@@ -1,26 +1,25 @@
 """Storage stage: writing articles (upsert by canonical URL and content hash) and looking them up.
 
-An article is written all-or-nothing inside a savepoint, so one bad article
-does not undo the rest of its batch.
+A batch is written in one savepoint: one lookup of the stored rows it
+matches, one multi-row insert of the new ones, the changed ones updated. If
+anything in it fails, the batch is written again one article per savepoint,
+so one bad article does not undo the rest of its batch.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import overload
+from typing import Any, overload
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, insert, or_
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from storage.tables import Article
-
-_SPACE = re.compile(r"\s+")
 
 
 class Outcome(StrEnum):
@@ -62,7 +61,7 @@ class WriteResult:
 
 def content_hash(title: str, text: str) -> str:
     """A hash of what a reader sees: title and text with whitespace normalised."""
-    normal = _SPACE.sub(" ", f"{title}\n{text}").strip().casefold()
+    normal = " ".join(f"{title}\n{text}".split()).casefold()  # = re.sub(r"\s+", " ").strip()
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 
@@ -86,11 +85,12 @@ def _find_existing(session: Session, data: ArticleData) -> Article | None:
     return found
 
 
-def _insert(session: Session, data: ArticleData) -> Article:
+def _new_row(data: ArticleData) -> dict[str, Any]:
+    """The columns of a new article."""
     fetched = as_utc(data.fetched_at)
     assert fetched is not None
     published = as_utc(data.published_at)
-    row = Article(
+    return dict(
         source=data.source,
         url=data.url,
         canonical_url=data.canonical_url,
@@ -107,6 +107,10 @@ def _insert(session: Session, data: ArticleData) -> Article:
         content_hash=data.content_hash,
         discovered_via=data.discovered_via,
     )
+
+
+def _insert(session: Session, data: ArticleData) -> Article:
+    row = Article(**_new_row(data))
     session.add(row)
     return row
 
@@ -146,7 +150,66 @@ def upsert_article(session: Session, data: ArticleData) -> WriteResult:
 
 
 def upsert_articles(session: Session, items: Iterable[ArticleData]) -> list[WriteResult]:
-    return [upsert_article(session, data) for data in items]
+    """Upsert a batch: at once when it can be, else one article at a time (see the module)."""
+    batch = list(items)
+    keys = [d.canonical_url for d in batch] + [d.url for d in batch if d.url != d.canonical_url]
+    if len(set(keys)) == len(keys):  # no two articles of the batch are the same one
+        try:
+            with session.begin_nested():
+                return _upsert_at_once(session, batch)
+        except SQLAlchemyError:
+            pass  # written again one by one: the failing article is named, the rest kept
+    return [upsert_article(session, data) for data in batch]
+
+
+def _stored_rows(session: Session, batch: Sequence[ArticleData]) -> dict[str, Article]:
+    """The stored articles matching the batch, by canonical and by fetched URL."""
+    wanted = list({key for d in batch for key in (d.canonical_url, d.url)})
+    found: dict[str, Article] = {}
+    for start in range(0, len(wanted), 400):
+        chunk = wanted[start : start + 400]
+        statement = select(Article).where(
+            or_(col(Article.canonical_url).in_(chunk), col(Article.url).in_(chunk))
+        )
+        for row in session.exec(statement):
+            found.setdefault(row.url, row)
+            found[row.canonical_url] = row  # the canonical URL wins, as in _find_existing
+    return found
+
+
+def _ids_by_canonical_url(session: Session, urls: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for start in range(0, len(urls), 400):
+        chunk = list(urls[start : start + 400])
+        statement = select(Article.canonical_url, Article.id).where(
+            col(Article.canonical_url).in_(chunk)
+        )
+        found.update({url: article_id for url, article_id in session.exec(statement) if article_id})
+    return found
+
+
+def _upsert_at_once(session: Session, batch: Sequence[ArticleData]) -> list[WriteResult]:
+    stored = _stored_rows(session, batch)
+    results: list[WriteResult | None] = []
+    new: list[tuple[int, ArticleData]] = []
+    for data in batch:
+        row = stored.get(data.canonical_url) or stored.get(data.url)
+        if row is None:
+            new.append((len(results), data))
+            results.append(None)
+        else:
+            results.append(WriteResult(data.url, _update(row, data), row.id))
+    session.flush()
+    if new:
+        # Core executemany (one prepared statement for all rows), then their ids by URL
+        session.connection().execute(
+            insert(Article.__table__),  # type: ignore[attr-defined]
+            [_new_row(data) for _, data in new],
+        )
+        ids = _ids_by_canonical_url(session, [data.canonical_url for _, data in new])
+        for position, data in new:
+            results[position] = WriteResult(data.url, Outcome.NEW, ids[data.canonical_url])
+    return [result for result in results if result is not None]
 
 
 def fetched_times(session: Session, urls: Sequence[str]) -> dict[str, datetime]:

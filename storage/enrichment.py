@@ -140,12 +140,13 @@ def replace_enrichments(
     for item, result in results:
         for kind, rows in _rows(item, result).items():
             batches[kind].extend(rows)
+    connection = session.connection()  # Core executemany: one statement per table, not per row
     for kind, rows in batches.items():
         if rows:
-            session.execute(insert(kind), rows)
+            connection.execute(insert(kind.__table__), rows)  # type: ignore[attr-defined]
     now = datetime.now(UTC)
-    session.execute(
-        insert(EnrichmentRecord),
+    connection.execute(
+        insert(EnrichmentRecord.__table__),  # type: ignore[attr-defined]
         [
             {
                 "article_id": item.article_id,

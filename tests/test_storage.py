@@ -64,6 +64,35 @@ def test_same_article_under_another_url_with_same_canonical_is_one_row(store) ->
         assert len(find_articles(session, ArticleQuery())) == 1
 
 
+def test_a_mixed_batch_is_written_at_once_with_the_right_outcome_and_id_for_each(store) -> None:
+    with store.write() as session:
+        first = upsert_articles(session, [article(1), article(2)])
+    changed = article(2, "Body of story 2, corrected: Shein cut prices.")
+    moved = article(5, url="http://news.test/amp/5", canonical_url="http://news.test/a/5")
+    with store.write() as session:
+        results = upsert_articles(session, [article(3), article(1), changed, article(4), moved])
+    assert [r.outcome for r in results] == [
+        Outcome.NEW,
+        Outcome.UNCHANGED,
+        Outcome.UPDATED,
+        Outcome.NEW,
+        Outcome.NEW,
+    ]
+    assert [r.article_id for r in results[1:3]] == [r.article_id for r in first]
+    with store.read() as session:
+        rows = dict(
+            session.connection().execute(text("SELECT id, canonical_url FROM articles")).all()
+        )
+        fts = session.connection().execute(
+            text("SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'corrected'")
+        )
+        assert [r[0] for r in fts] == [results[2].article_id]
+    assert {rows[r.article_id] for r in results} == {
+        f"http://news.test/a/{n}" for n in (1, 2, 3, 4, 5)
+    }
+    assert len(rows) == 5
+
+
 def test_one_bad_article_does_not_undo_its_batch(store) -> None:
     bad = article(2, title=None)
     with store.write() as session:
