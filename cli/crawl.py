@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.live import Live
@@ -14,9 +14,11 @@ from cli.context import AppContext
 from cli.enrich import enrich_with_progress, summary
 from cli.output import err_console, print_json, print_table
 from config.model import Settings
-from crawler.run import CrawlReport, run_crawl
-from crawler.tally import Tally
 from storage.engine import Store
+
+if TYPE_CHECKING:  # Scrapy and trafilatura are imported only by the commands that crawl
+    from crawler.run import CrawlReport
+    from crawler.tally import Tally
 
 
 class _Progress:
@@ -51,6 +53,8 @@ def crawl_with_progress(
     app: AppContext, settings: Settings, store: Store, sources: Sequence[str] = ()
 ) -> CrawlReport:
     """One crawl run, with the live progress line when stderr is a terminal (and not --verbose)."""
+    from crawler.run import run_crawl
+
     if err_console().is_terminal and not app.verbose:
         with _Progress() as progress:
             return run_crawl(settings, store, sources, on_progress=progress.update)

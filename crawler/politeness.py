@@ -4,6 +4,11 @@ When a host answers 429 or 503 with ``Retry-After`` (seconds or an HTTP
 date), its download slot is held until the deadline (capped by
 ``[crawl] max_retry_after``) and the request is retried within the retry
 budget; other hosts keep going.
+
+The hold starts as soon as the answer's headers arrive (the
+``headers_received`` signal), while the request still occupies its slot:
+were it set only when the response reaches the middleware, the slot would
+already have sent its next queued request to the host that asked for a pause.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from time import monotonic
 from typing import Any
 
+from scrapy import signals
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.http import Request, Response
 from scrapy.utils.asyncio import call_later
@@ -48,7 +54,15 @@ class RetryAfterMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> RetryAfterMiddleware:
-        return cls(crawler)
+        middleware = cls(crawler)
+        crawler.signals.connect(middleware.on_headers, signal=signals.headers_received)
+        return middleware
+
+    def on_headers(self, headers: Any, body_length: Any, request: Request, spider: Any) -> None:
+        """Hold the host's slot the moment an answer says ``Retry-After`` (any status)."""
+        wait = retry_after_seconds(headers.get("Retry-After"))
+        if wait is not None and not request.meta.get("dont_retry"):
+            self._hold_slot(request, min(wait, self.cap))
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
         if response.status not in RETRY_AFTER_STATUSES or request.meta.get("dont_retry"):

@@ -71,7 +71,10 @@ def scrapy_settings(settings: Settings, *, log_level: str = "ERROR") -> dict[str
         "AUTOTHROTTLE_START_DELAY": 0.25,
         "AUTOTHROTTLE_MAX_DELAY": 30.0,
         "AUTOTHROTTLE_TARGET_CONCURRENCY": float(crawl.per_host_concurrency),
-        "DOWNLOAD_DELAY": 0,
+        # Not 0: Scrapy 2.19 starts a slot's downloads as scheduled tasks, so with no delay
+        # one pass over a slot's queue sends every queued request at once, whatever
+        # CONCURRENT_REQUESTS_PER_DOMAIN says; any delay makes it send one, then re-check.
+        "DOWNLOAD_DELAY": 0.001,
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": log_level,

@@ -148,20 +148,19 @@ def test_a_dripping_body_is_cut_at_the_timeout_and_the_next_run_is_unaffected(
 
 
 @pytest.mark.fault(2)
-@pytest.mark.parametrize("how", ["reset", "short", "chunked"])
 def test_a_cut_off_body_is_retried_then_failed_and_nothing_partial_is_stored(
-    faults: FaultServer, tmp_path: Path, how: str
+    faults: FaultServer, tmp_path: Path
 ) -> None:
-    faults.route("/cut", cut_off(how))
+    ways = ("reset", "short", "chunked")  # reset mid-body, FIN before Content-Length, bad chunk
+    cut = [(f"Cut {how}", faults.route(f"/cut-{how}", cut_off(how))) for how in ways]
     good = articles(faults, "whole")
-    feed = faults.route(
-        "/feed.xml", page(rss([("Cut", faults.url("/cut")), *good]), content_type=RSS)
-    )
+    feed = faults.route("/feed.xml", page(rss([*cut, *good]), content_type=RSS))
     cfg = config(tmp_path, [feed], crawl="retries = 2")
     totals = crawl(cfg)
-    assert (totals["new"], totals["failed"]) == (1, 1)
-    assert len(faults.hits_of("/cut")) == 3  # bounded: one try and two retries
-    assert kinds_by_path(errors(cfg)) == {"cut": "network"}
+    assert (totals["new"], totals["failed"]) == (1, 3)
+    for how in ways:
+        assert len(faults.hits_of(f"/cut-{how}")) == 3, how  # bounded: one try, two retries
+    assert kinds_by_path(errors(cfg)) == {f"cut-{how}": "network" for how in ways}
     assert rows(cfg, "SELECT title FROM articles") == [("Story whole",)]
 
 
@@ -212,7 +211,7 @@ def test_retry_after_holds_that_host_only(faults: FaultServer, tmp_path: Path, f
     timeline = sorted((round(h.at - held[0], 2), h.headers["host"], h.path) for h in faults.hits)
     same_host = [h.at for h in faults.hits if h.headers["host"].startswith("127.0.0.1")]
     # nothing was asked of the held host before the deadline...
-    assert not [at for at in same_host if held[0] < at < held[0] + wait - 0.1], timeline
+    assert not [at for at in same_host if held[0] < at < held[0] + wait - 0.1], str(timeline)
     # ... while the other host kept going
     other_times = [hit.at for hit in faults.hits if hit.path.startswith("/other/")]
     assert any(held[0] < at < held[1] for at in other_times), timeline
@@ -380,7 +379,7 @@ def test_private_loopback_and_link_local_addresses_are_refused(
 def test_a_host_name_that_resolves_to_a_forbidden_address_is_refused_before_connecting(
     faults: FaultServer, tmp_path: Path
 ) -> None:
-    feed = faults.route("/feed.xml", page(rss(articles(faults, "a")), content_type=RSS))
+    faults.route("/feed.xml", page(rss(articles(faults, "a")), content_type=RSS))
     named = faults.url("/feed.xml", host="localhost")
     cfg = config(tmp_path, [named], allowed="[]")
     crawl(cfg)
@@ -392,7 +391,7 @@ def test_a_host_name_that_resolves_to_a_forbidden_address_is_refused_before_conn
     allowed = tmp_path / "allowed"
     allowed.mkdir()
     assert crawl(config(allowed, [named]))["new"] == 1
-    assert [h.path for h in faults.hits][:1] == ["/feed.xml"] and feed
+    assert faults.hits[0].path == "/feed.xml"
 
 
 @pytest.mark.fault(7)
