@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import enrichment, extraction, gold, soak, store, web
+from bench import enrichment, extraction, feeds, gold, soak, store, web
 
 BENCHMARKS = {
     "extraction": extraction.main,
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "web": web.main,
     "soak": soak.main,
     "store": store.main,
+    "feeds": feeds.main,
 }
 
 

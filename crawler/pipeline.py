@@ -1,7 +1,8 @@
 """Crawler stage: the item pipeline that hands extracted articles and feed state to the store.
 
-Articles are written in batches, one transaction per batch and a savepoint
-per article (all-or-nothing each); endpoint state is written as it comes.
+Articles are written in batches (see :func:`storage.articles.upsert_articles`),
+and so is endpoint state (validators, errors): one transaction for up to
+``BATCH_SIZE`` items or ``BATCH_SECONDS``, whichever comes first, and at the end.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from crawler.items import ArticleItem, EndpointItem
 from crawler.tally import Tally
 from shopwatch.errors import StoreError
 from storage.articles import ArticleData, Outcome, upsert_articles
-from storage.endpoints import record_fetch
+from storage.endpoints import FetchOutcome, record_fetch
 from storage.engine import Store
 
 BATCH_SIZE = 50
@@ -26,6 +27,7 @@ class StorePipeline:
     def __init__(self, store: Store, tally: Tally) -> None:
         self.store, self.tally = store, tally
         self.pending: list[ArticleData] = []
+        self.endpoints: list[FetchOutcome] = []
         self.last_flush = time.monotonic()
 
     @classmethod
@@ -36,29 +38,35 @@ class StorePipeline:
     def process_item(self, item: Any) -> Any:
         if isinstance(item, ArticleItem):
             self.pending.append(item.article)
-            if (
-                len(self.pending) >= BATCH_SIZE
-                or time.monotonic() - self.last_flush > BATCH_SECONDS
-            ):
-                self.flush()
         elif isinstance(item, EndpointItem):
-            self._record_endpoint(item)
+            outcome = item.outcome
+            if outcome.warning:
+                self.tally.fail(outcome.source, outcome.url, "parse", outcome.warning, count=False)
+            self.endpoints.append(outcome)
+        if (
+            len(self.pending) + len(self.endpoints) >= BATCH_SIZE
+            or time.monotonic() - self.last_flush > BATCH_SECONDS
+        ):
+            self.flush()
         return item
 
     def close_spider(self) -> None:
         self.flush()
 
-    def _record_endpoint(self, item: EndpointItem) -> None:
-        outcome = item.outcome
-        if outcome.warning:
-            self.tally.fail(outcome.source, outcome.url, "parse", outcome.warning, count=False)
+    def _record_endpoints(self) -> None:
+        outcomes, self.endpoints = self.endpoints, []
+        if not outcomes:
+            return
         try:
             with self.store.write() as session:
-                record_fetch(session, outcome)
+                for outcome in outcomes:
+                    record_fetch(session, outcome)
         except StoreError as exc:
-            self.tally.fail(outcome.source, outcome.url, "store", str(exc), count=False)
+            for outcome in outcomes:
+                self.tally.fail(outcome.source, outcome.url, "store", str(exc), count=False)
 
     def flush(self) -> None:
+        self._record_endpoints()
         batch, self.pending = self.pending, []
         self.last_flush = time.monotonic()
         if not batch:
