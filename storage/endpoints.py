@@ -11,7 +11,8 @@ from typing import Any, Protocol
 from sqlmodel import Session, col, select
 
 from storage.articles import as_utc
-from storage.tables import CrawlRun, Endpoint
+from storage.runs import last_run_status
+from storage.tables import Endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,22 +148,12 @@ def validators_for_sources(
     the articles the feed listed; a 304 would hide those articles from every later
     crawl, so that source's feeds and sitemaps are fetched in full once more.
     """
-    trusted = [name for name in sources if last_crawl_completed(session, name, before_run)]
+    last = last_run_status(session, sources, before_run=before_run)
+    trusted = [name for name in sources if last.get(name, "completed") == "completed"]
     if not trusted:
         return {}
     rows = session.exec(select(Endpoint).where(col(Endpoint.source).in_(trusted))).all()
     return {row.url: (row.etag, row.last_modified) for row in rows}
-
-
-def last_crawl_completed(session: Session, source: str, before_run: int | None = None) -> bool:
-    """Whether the latest crawl run of ``source`` before ``before_run`` completed (or none ran)."""
-    statement = select(CrawlRun.status, CrawlRun.sources).order_by(col(CrawlRun.id).desc())
-    if before_run is not None:
-        statement = statement.where(col(CrawlRun.id) < before_run)
-    for status, names in session.exec(statement.limit(1000)):
-        if source in names:
-            return status == "completed"
-    return True
 
 
 def source_health(session: Session) -> dict[str, list[Endpoint]]:

@@ -55,6 +55,23 @@ def latest_runs(session: Session, limit: int = 10) -> list[CrawlRun]:
     return list(session.exec(statement).all())
 
 
+def last_run_status(
+    session: Session, sources: Sequence[str], *, before_run: int | None = None, window: int = 1000
+) -> dict[str, str]:
+    """``source -> status`` of the latest of the last ``window`` runs (before ``before_run``)
+    that crawled it; a source none of them crawled is absent."""
+    statement = select(CrawlRun.status, CrawlRun.sources).order_by(col(CrawlRun.id).desc())
+    if before_run is not None:
+        statement = statement.where(col(CrawlRun.id) < before_run)
+    wanted, found = set(sources), dict[str, str]()
+    for status, names in session.exec(statement.limit(window)):
+        for name in wanted.intersection(names) - found.keys():
+            found[name] = status
+        if len(found) == len(wanted):
+            break
+    return found
+
+
 def run_errors(session: Session, run_id: int) -> list[CrawlError]:
     return list(session.exec(select(CrawlError).where(CrawlError.run_id == run_id)).all())
 

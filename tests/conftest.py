@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -115,3 +116,56 @@ def crawled_site(crawled: CrawledWorld) -> Iterator[str]:
     with LiveApp(create_app(settings, store)) as live:
         yield live.url
     store.close()
+
+
+class Service:
+    """One ``shopwatch run`` child process, its log in a file."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.log_path = log
+        env = {k: v for k, v in os.environ.items() if k != "SHOPWATCH_CONFIG"}
+        with log.open("ab") as out:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "shopwatch", "--config", str(config), "run"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env=env,
+            )
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_started(self, timeout: float = 60) -> None:
+        from tests.servers import wait_for
+
+        wait_for(
+            lambda: "scheduler started" in self.log or self.proc.poll() is not None,
+            timeout,
+            "the service to start",
+        )
+        assert self.proc.poll() is None, self.log
+
+    def stop(self, timeout: float = 90) -> int:
+        """SIGTERM, then the exit code (killed if it has not exited within ``timeout``)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        return code
+
+
+@pytest.fixture
+def services() -> Iterator[list[Service]]:
+    """The services a test starts; any still running at its end is killed."""
+    started: list[Service] = []
+    yield started
+    for service in started:
+        if service.proc.poll() is None:
+            service.proc.kill()
+            service.proc.wait()

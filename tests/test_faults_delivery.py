@@ -11,11 +11,7 @@ receiver recovers. Refusals (421, 550, a webhook's 500) are proved in
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +24,7 @@ from delivery.alerts import evaluate_alerts
 from delivery.send import notify, send_email
 from shopwatch.errors import DeliveryError
 from storage.engine import open_store
-from tests.conftest import REPO, CrawledWorld, run_cli, world_config
+from tests.conftest import CrawledWorld, Service, run_cli, world_config
 from tests.servers import SilentServer, SmtpSink, WebhookSink, self_signed_cert, wait_for
 
 MESSAGE = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
@@ -236,62 +232,12 @@ def test_alerts_to_a_hung_webhook_wait_for_it_without_holding_up_others_and_arri
 # --- the service stopped while a send hangs ---------------------------------------------------
 
 
-class _Service:
-    """``shopwatch run`` as a child process, its log in a file."""
-
-    def __init__(self, config: Path, log: Path) -> None:
-        self.log_path = log
-        env = {k: v for k, v in os.environ.items() if k != "SHOPWATCH_CONFIG"}
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "shopwatch", "--config", str(config), "run"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-                env=env,
-            )
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def wait_started(self) -> None:
-        wait_for(
-            lambda: "scheduler started" in self.log or self.proc.poll() is not None,
-            60,
-            "the service to start",
-        )
-        assert self.proc.poll() is None, self.log
-
-    def stop(self) -> tuple[int, float]:
-        """SIGTERM; the exit code and how long it took to exit."""
-        started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(60)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        return code, time.monotonic() - started
-
-
-@pytest.fixture
-def services() -> Iterator[list[_Service]]:
-    started: list[_Service] = []
-    yield started
-    for service in started:
-        if service.proc.poll() is None:
-            service.proc.kill()
-            service.proc.wait()
-
-
 @pytest.mark.fault(16)
 def test_a_service_stopped_while_a_webhook_hangs_keeps_it_for_the_next_process(
     crawled: CrawledWorld,
     hooks: tuple[WebhookSink, WebhookSink],
     tmp_path: Path,
-    services: list[_Service],
+    services: list[Service],
 ) -> None:
     hung, healthy = hooks
     db = _copy_store(crawled, tmp_path)
@@ -311,11 +257,13 @@ def test_a_service_stopped_while_a_webhook_hangs_keeps_it_for_the_next_process(
         store.close()
     kept = sum(1 for a in fired if a.rule == "rival-moves")
     assert kept >= 3
-    first = _Service(config, tmp_path / "first.log")
+    first = Service(config, tmp_path / "first.log")
     services.append(first)
     first.wait_started()
     wait_for(lambda: hung.attempts >= 2, 30, "the service to try the hung receiver")
-    code, took = first.stop()  # SIGTERM while that send hangs
+    stopping = time.monotonic()
+    code = first.stop(60)  # SIGTERM while that send hangs
+    took = time.monotonic() - stopping
     assert code == 0, first.log
     assert took < 1 + 10, f"the service took {took:.1f}s to stop"
     assert "scheduler stopped" in first.log

@@ -8,12 +8,7 @@ test sleeps for minutes.
 from __future__ import annotations
 
 import itertools
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,58 +16,10 @@ import pytest
 
 from newsworld import NewsWorld
 from storage.engine import open_store
-from tests.conftest import REPO, run_cli, world_config
+from tests.conftest import Service, run_cli, world_config
 from tests.servers import SmtpSink, WebhookSink, wait_for
 
 NEVER = 'schedule = "0 3 29 2 *"'  # a crawl group that does not fire during a test
-
-
-class Service:
-    """One ``shopwatch run`` child process, its log in a file."""
-
-    def __init__(self, config: Path, log: Path) -> None:
-        self.log_path = log
-        env = {k: v for k, v in os.environ.items() if k != "SHOPWATCH_CONFIG"}
-        with log.open("ab") as out:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "shopwatch", "--config", str(config), "run"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-                env=env,
-            )
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def wait_started(self, timeout: float = 60) -> None:
-        wait_for(
-            lambda: "scheduler started" in self.log or self.proc.poll() is not None,
-            timeout,
-            "the service to start",
-        )
-        assert self.proc.poll() is None, self.log
-
-    def stop(self, timeout: float = 90) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-        return code
-
-
-@pytest.fixture
-def services() -> Iterator[list[Service]]:
-    started: list[Service] = []
-    yield started
-    for service in started:
-        if service.proc.poll() is None:
-            service.proc.kill()
-            service.proc.wait()
 
 
 def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
