@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import enrichment, extraction, feeds, gold, soak, store, web
+from bench import digest, enrichment, extraction, feeds, gold, ingest, soak, store, web
 
 BENCHMARKS = {
     "extraction": extraction.main,
@@ -14,6 +14,9 @@ BENCHMARKS = {
     "soak": soak.main,
     "store": store.main,
     "feeds": feeds.main,
+    "crawl": ingest.main_crawl,
+    "ingest": ingest.main_ingest,
+    "digest": digest.main,
 }
 
 

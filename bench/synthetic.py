@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlmodel import col, select
 
+from bench.world import EPOCH, RARE_TERM, article
 from nlp.events import Event
 from nlp.figures import Figure
 from nlp.people import PersonRole
@@ -30,90 +31,32 @@ from storage.enrichment import Pending, replace_enrichments
 from storage.tables import Article, ArticleStory, Story
 
 CACHE = Path(__file__).resolve().parent / ".cache"
-VERSION = 1
-COMPANIES = (
-    ("Temu", 30),
-    ("TikTok Shop", 25),
-    ("Shein", 18),
-    ("Amazon", 15),
-    ("PDD Holdings", 5),
-    ("ByteDance", 4),
-    ("TikTok", 3),
-)
-SOURCES = tuple(f"outlet-{n:02d}" for n in range(20))
-METRICS = ("GMV", "revenue", "sales", "orders", "market share", "growth", "jobs", "valuation")
-EVENTS = ("leadership", "sales", "layoffs", "hiring", "expansion", "regulation")
-PLACES = ("Brazil", "Japan", "Germany", "Kenya", "Mexico", "Spain", "Poland", "Indonesia")
-FIRST = ("Maria", "Daniel", "Priya", "Stefan", "Lin", "Amara", "Jonas", "Sofia", "Kenji", "Omar")
-LAST = ("Okafor", "Reyes", "Natarajan", "Kowalczyk", "Haoran", "Mensah", "Berg", "Costa")
-FILLER = (
-    "Analysts said the figures pointed to a shift in how shoppers buy online.",
-    "The company did not comment on its plans for the coming quarter.",
-    "Rivals have cut prices and spent heavily on advertising to keep up.",
-    "Sellers on the platform said fees had risen over the past year.",
-    "Regulators in several countries are looking closely at cross-border parcels.",
-    "Logistics costs remain the largest expense for discount marketplaces.",
-    "Executives told investors that the holiday season started strongly.",
-    "The figures were compiled from company filings and industry estimates.",
-)
+VERSION = 2
+SITES = 20
 
 
 @dataclass(frozen=True)
 class Synthetic:
     path: Path
     articles: int
-    rare_term: str  # a word in about ten articles
+    rare_term: str  # a word in about one article in 10,000
 
 
-def _pick(rng: random.Random) -> str:
-    names, weights = zip(*COMPANIES, strict=True)
-    return rng.choices(names, weights)[0]
-
-
-def _article(n: int, rng: random.Random, now: datetime, days: int) -> tuple[ArticleData, dict]:
-    company = _pick(rng)
-    other = _pick(rng)
-    metric = rng.choice(METRICS)
-    event = rng.choice(EVENTS)
-    person = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-    place = rng.choice(PLACES)
-    value = rng.randint(2, 900)
-    change = rng.choice(("rose", "fell", "jumped", "slipped"))
-    lead = (
-        f"{company} said its {metric} {change} {value}% in {place} as {other} pressed on "
-        f"prices, with GMV of $1.2 billion, according to figures released on {n % 28 + 1} "
-        "November."
-    )
-    move = f"{person}, {company}'s head of {place} operations, said the unit would keep growing."
-    paragraphs = [lead, move]
-    while sum(len(p.split()) for p in paragraphs) < 700:
-        paragraphs.append(" ".join(rng.choice(FILLER) for _ in range(5)))
-    if n % 10_000 == 7:
-        paragraphs.append("The quokkaplex warehouse opened this week.")
-    text = "\n\n".join(paragraphs)
-    at = now - timedelta(minutes=rng.randint(0, days * 24 * 60))
+def _article(n: int, now: datetime, days: int) -> tuple[ArticleData, dict]:
+    """Article ``n`` of the synthetic world (:func:`bench.world.article`), as crawled."""
+    item = article(n, sites=SITES, days=days)
+    url = f"https://synthetic.example/{n}"
     data = ArticleData(
-        source=rng.choice(SOURCES),
-        url=f"https://synthetic.example/{n}",
-        canonical_url=f"https://synthetic.example/{n}",
-        title=f"{company}: {metric} {change} {value}% in {place} ({n})",
-        text=text,
+        source=f"outlet-{item.site:02d}",
+        url=url,
+        canonical_url=url,
+        title=item.title,
+        text=item.text,
         fetched_at=now,
-        published_at=at,
+        published_at=now - (EPOCH - item.published),
         language="en",
     )
-    facts = {
-        "company": company,
-        "other": other,
-        "metric": metric,
-        "value": float(value),
-        "event": event,
-        "person": person,
-        "lead": lead,
-        "move": move,
-        "up": change in ("rose", "jumped"),
-    }
-    return data, facts
+    return data, asdict(item.facts)
 
 
 def _enrichment(text: str, facts: dict) -> Enrichment:
@@ -169,13 +112,22 @@ def _enrichment(text: str, facts: dict) -> Enrichment:
     )
 
 
-def build(store: Store, count: int, *, seed: int = 7, days: int = 400, batch: int = 1_000) -> float:
-    """Fill ``store`` with ``count`` articles; returns articles stored per second."""
+def build(
+    store: Store,
+    count: int,
+    *,
+    seed: int = 7,
+    days: int = 400,
+    batch: int = 1_000,
+    first: int = 0,
+) -> float:
+    """Store articles ``first`` to ``first + count``; returns articles stored per second."""
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     started = time.perf_counter()
-    for start in range(0, count, batch):
-        made = [_article(n, rng, now, days) for n in range(start, min(start + batch, count))]
+    end = first + count
+    for start in range(first, end, batch):
+        made = [_article(n, now, days) for n in range(start, min(start + batch, end))]
         with store.write() as session:
             upsert_articles(session, [data for data, _ in made])
             stored = session.exec(
@@ -236,4 +188,4 @@ def synthetic_store(count: int, *, rebuild: bool = False) -> Synthetic:
         store.close()
         partial.rename(path)
         print(f"built {path.name}: {count:,} articles at {rate:,.0f} articles/s")
-    return Synthetic(path, count, "quokkaplex")
+    return Synthetic(path, count, RARE_TERM)

@@ -1,9 +1,14 @@
-"""CLI: ``shopwatch crawl``, one pass over the configured sources."""
+"""CLI: ``shopwatch crawl``, one pass over the configured sources.
+
+Unless ``--no-enrich``, a child process enriches the articles while they are
+being fetched (:class:`nlp.run.Alongside`), so the language model and the
+crawler each have a core.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -11,9 +16,11 @@ from rich.live import Live
 from rich.text import Text
 
 from cli.context import AppContext
-from cli.enrich import enrich_with_progress, summary
+from cli.enrich import summary
 from cli.output import err_console, print_json, print_table
 from config.model import Settings
+from nlp.pipeline import require_model
+from nlp.run import Alongside, EnrichReport
 from storage.engine import Store
 
 if TYPE_CHECKING:  # Scrapy and trafilatura are imported only by the commands that crawl
@@ -24,7 +31,8 @@ if TYPE_CHECKING:  # Scrapy and trafilatura are imported only by the commands th
 class _Progress:
     """A one-line live display of the running totals (only on a terminal)."""
 
-    def __init__(self) -> None:
+    def __init__(self, enriched: Callable[[], int] | None = None) -> None:
+        self.enriched = enriched
         self.console = err_console()
         self.live = Live(
             Text("starting crawl…"), console=self.console, transient=True, auto_refresh=False
@@ -46,19 +54,36 @@ class _Progress:
         self.last = now
         totals = tally.totals()
         line = " · ".join(f"{key} {value}" for key, value in totals.items())
+        if self.enriched is not None:
+            line += f" · enriched {self.enriched()}"
         self.live.update(Text(f"crawling {now - self.started:5.1f}s  {line}"), refresh=True)
 
 
 def crawl_with_progress(
-    app: AppContext, settings: Settings, store: Store, sources: Sequence[str] = ()
+    app: AppContext,
+    settings: Settings,
+    store: Store,
+    sources: Sequence[str] = (),
+    enriched: Callable[[], int] | None = None,
 ) -> CrawlReport:
     """One crawl run, with the live progress line when stderr is a terminal (and not --verbose)."""
     from crawler.run import run_crawl
 
     if err_console().is_terminal and not app.verbose:
-        with _Progress() as progress:
+        with _Progress(enriched) as progress:
             return run_crawl(settings, store, sources, on_progress=progress.update)
     return run_crawl(settings, store, sources, log_level="INFO" if app.verbose else "ERROR")
+
+
+def finish_with_progress(alongside: Alongside) -> EnrichReport:
+    """Wait for the enrichment of the last articles, with a live count on a terminal."""
+    console = err_console()
+    if not console.is_terminal:
+        return alongside.finish()
+    with Live(Text("enriching…"), console=console, transient=True, auto_refresh=False) as live:
+        return alongside.finish(
+            lambda count: live.update(Text(f"enriching: {count} articles"), refresh=True)
+        )
 
 
 def print_report(report: CrawlReport) -> None:
@@ -97,8 +122,16 @@ def crawl(
     app: AppContext = ctx.obj
     settings = app.settings()
     store = app.store(settings)
-    report = crawl_with_progress(app, settings, store, source or ())
-    enriched = None if no_enrich else enrich_with_progress(app, settings, store)
+    enriched: EnrichReport | None = None
+    if no_enrich:
+        report = crawl_with_progress(app, settings, store, source or ())
+    else:
+        require_model(settings.nlp.model)  # before the crawl, not after it
+        with Alongside(settings) as alongside:  # enriching what is stored, while crawling
+            report = crawl_with_progress(
+                app, settings, store, source or (), enriched=lambda: alongside.enriched
+            )
+            enriched = finish_with_progress(alongside)
     if as_json:
         print_json(report.totals)
     else:

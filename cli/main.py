@@ -15,6 +15,7 @@ import typer
 
 from cli import (
     crawl,
+    db,
     deliver,
     demo,
     enrich,
@@ -80,6 +81,7 @@ for module in (
     service,
     serve,
     export,
+    db,
     demo,
 ):
     module.register(app)

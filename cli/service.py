@@ -26,8 +26,8 @@ def _configure_logging(verbose: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # APScheduler says "Running job …" and Apprise "Sent …" for every run and message;
-    # the service's own lines say what each job did
-    for chatty in ("apscheduler", "apprise"):
+    # the service's own lines say what each job did (and storage.migrate what an upgrade did)
+    for chatty in ("apscheduler", "apprise", "alembic"):
         logging.getLogger(chatty).setLevel(logging.INFO if verbose else logging.WARNING)
 
 

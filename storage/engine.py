@@ -1,4 +1,4 @@
-"""Storage stage: opening a store (engine, SQLite pragmas, schema) and its sessions.
+"""Storage stage: opening a store (engine, SQLite pragmas, schema migrations) and its sessions.
 
 SQLite runs in WAL mode with a busy timeout, so the crawler, the CLI and the
 scheduler can use one file at once; write sessions start with
@@ -14,15 +14,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.schema import CreateIndex
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from shopwatch.errors import StoreError
 from storage import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
-from storage.fts import create_fts
-from storage.views import create_views
+from storage.migrate import Upgrade, stored_revision, upgrade
+from storage.migrations import HEAD
+
+# the PostgreSQL advisory lock that upgrades of one database's schema take in turn
+_SCHEMA_LOCK = 0x73686F70  # "shop"
 
 
 def _install_sqlite_pragmas(engine: Engine, busy_timeout: float) -> None:
@@ -62,23 +64,59 @@ class Store:
             self._writer = self.engine
 
     def init_schema(self) -> None:
-        """Create every table, index, the FTS index and view that does not exist yet.
+        """Create the schema of a new store, or bring an existing one to the newest revision.
 
-        Idempotent, and one transaction: no process ever sees half a schema. When
-        everything exists this only reads. When another process is creating the
-        schema at the same moment (two commands started on a new store), SQLite
-        refuses the upgrade of a read transaction at once; the work is then done
-        again under ``BEGIN IMMEDIATE``, which waits its turn on the busy timeout.
+        See :meth:`upgrade`; this is what opening a store does.
+        """
+        self.upgrade()
+
+    def upgrade(self, target: str = "head") -> Upgrade:
+        """Run the schema migrations up to ``target`` (the newest); say from which to which.
+
+        Opening a store that is up to date only reads its revision (no Alembic at
+        all). Otherwise the whole upgrade is one transaction, so no process ever
+        sees half a schema: on SQLite one ``BEGIN IMMEDIATE`` transaction, which
+        waits its turn on the busy timeout when other processes are creating or
+        upgrading the same store at that moment (the first one does the work, the
+        others then find nothing left to do); on PostgreSQL one transaction holding
+        an advisory lock for the same purpose. A store made before migrations is
+        recognised by its tables, completed to the baseline and stamped with it.
         """
         try:
-            try:
-                _create_schema(self.engine, sqlite=self.is_sqlite)
-            except OperationalError as exc:
-                if not (self.is_sqlite and is_busy(exc)):
-                    raise
-                _create_schema(self._writer, sqlite=True)
+            if target in ("head", HEAD) and self._quick_revision() == HEAD:
+                return Upgrade(HEAD, HEAD)
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot create the schema in {self.url}: {exc}") from exc
+            raise StoreError(f"cannot open the store {self.url}: {exc}") from exc
+        return self._migrate(target)
+
+    def _quick_revision(self) -> str | None:
+        """The revision, or ``None`` also when another process held SQLite's lock just then."""
+        try:
+            with self.engine.connect() as conn:
+                return stored_revision(conn)
+        except OperationalError as exc:
+            if self.is_sqlite and is_busy(exc):
+                return None  # the upgrade waits for the lock, then looks again
+            raise
+
+    def _migrate(self, target: str) -> Upgrade:
+        from alembic.util import CommandError
+
+        try:
+            with self._writer.connect() as conn, conn.begin():
+                if not self.is_sqlite:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+                return upgrade(conn, target)
+        except (SQLAlchemyError, CommandError) as exc:
+            raise StoreError(f"cannot upgrade the schema of {self.url}: {exc}") from exc
+
+    def revision(self) -> str | None:
+        """The store's schema revision: ``None`` when it has none (see :meth:`has_schema`)."""
+        try:
+            with self.engine.connect() as conn:
+                return stored_revision(conn)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot open the store {self.url}: {exc}") from exc
 
     def has_schema(self) -> bool:
         try:
@@ -99,18 +137,6 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def _create_schema(engine: Engine, *, sqlite: bool) -> None:
-    """Tables, indexes (also those added since the store was made), FTS and views, at once."""
-    with engine.begin() as conn:
-        SQLModel.metadata.create_all(conn)
-        for table in SQLModel.metadata.sorted_tables:
-            for index in table.indexes:
-                conn.execute(CreateIndex(index, if_not_exists=True))
-        if sqlite:
-            create_fts(conn)
-        create_views(conn)
 
 
 def is_busy(exc: OperationalError) -> bool:
@@ -141,10 +167,17 @@ def rowcount(result: Any) -> int:
 
 
 def open_store(url: str, busy_timeout: float = 30.0, *, create: bool = True) -> Store:
-    """Open the store at ``url``; create its schema when ``create`` (the default)."""
+    """Open the store at ``url``, its schema brought to the newest revision.
+
+    A new store's schema is created when ``create`` (the default); otherwise a
+    store without one is an error.
+    """
     store = Store(url, busy_timeout)
-    if create:
+    try:
+        if not create and not store.has_schema():
+            raise StoreError(f"no shopwatch store at {url} (run `shopwatch init` or a crawl first)")
         store.init_schema()
-    elif not store.has_schema():
-        raise StoreError(f"no shopwatch store at {url} (run `shopwatch init` or a crawl first)")
+    except BaseException:
+        store.close()
+        raise
     return store

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +17,10 @@ TOTALS = ("fetched", "new", "updated", "skipped", "failed")
 
 
 def start_run(session: Session, sources: Sequence[str]) -> int:
-    run = CrawlRun(started_at=_now(), sources=list(sources))
+    """Record a crawl run that starts now, in this process (so a dead one can be told apart)."""
+    run = CrawlRun(
+        started_at=_now(), sources=list(sources), pid=os.getpid(), host=socket.gethostname()
+    )
     session.add(run)
     session.flush()
     assert run.id is not None

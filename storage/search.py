@@ -88,46 +88,86 @@ def _filters(query: ArticleQuery, params: dict[str, Any]) -> list[str]:
     return where
 
 
-def _sql(query: ArticleQuery, params: dict[str, Any]) -> str:
+# A query matching more articles than this is not answered by sorting all its hits:
+# newest first walks the articles by date and checks each against the index until the
+# page is full; ranked, it ranks only this many most recently stored matches.
+CANDIDATES = 2_000
+
+_PAGE_COLUMNS = "snippet(articles_fts, 1, char(2), char(3), ' … ', 12) AS snippet"
+
+
+def _listing(query: ArticleQuery, where: list[str]) -> str:
+    if query.order == "relevance":
+        raise UsageError("ordering by relevance needs a search query")
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    return (
+        f"SELECT {_COLUMNS}, NULL AS snippet FROM articles a{clause} "
+        "ORDER BY a.sort_at DESC, a.id DESC LIMIT :limit OFFSET :offset"
+    )
+
+
+def _page_ids(query: ArticleQuery, where: list[str], common: bool) -> tuple[str, str]:
+    """The SQL of the page's ids for a full-text query, and the order to keep them in."""
+    newest = "a.sort_at DESC, a.id DESC"
+    if query.order != "relevance":
+        if common:  # by date, each article checked against the index, until the page is full
+            match = (
+                "EXISTS (SELECT 1 FROM articles_fts WHERE articles_fts.rowid = a.id "
+                "AND articles_fts MATCH :match)"
+            )
+            clause = " AND ".join([match, *where])
+            return (
+                f"SELECT a.id AS id FROM articles a WHERE {clause} "
+                f"ORDER BY {newest} LIMIT :limit OFFSET :offset"
+            ), newest
+        clause = " AND ".join(["articles_fts MATCH :match", *where])
+        return (
+            "SELECT a.id AS id FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
+            f"WHERE {clause} ORDER BY {newest} LIMIT :limit OFFSET :offset"
+        ), newest
+    rank = "bm25(articles_fts, 10.0, 1.0)"
+    joined = " AND ".join(["articles_fts MATCH :match", *where])
+    source = (
+        "articles_fts JOIN articles a ON a.id = articles_fts.rowid" if where else "articles_fts"
+    )
+    bound = " ORDER BY articles_fts.rowid DESC LIMIT :candidates" if common else ""
+    return (
+        f"SELECT id FROM (SELECT articles_fts.rowid AS id, {rank} AS score FROM {source} "
+        f"WHERE {joined}{bound}) ORDER BY score, id DESC LIMIT :limit OFFSET :offset"
+    ), f"{rank}, a.id DESC"
+
+
+def _sql(query: ArticleQuery, params: dict[str, Any], *, common: bool = False) -> str:
     """The page of results as SQL: ids first, then the columns and snippets of that page only.
 
     SQLite computes a result column for every row it sorts, so the snippets
-    (the costly part) are made in an outer query over the page's ids.
+    (the costly part) are made in an outer query over the page's ids. A
+    ``common`` query (more than :data:`CANDIDATES` hits) is not sorted whole:
+    see :data:`CANDIDATES`.
     """
     where = _filters(query, params)
     params["limit"], params["offset"] = query.limit, query.offset
     if query.q is None or not query.q.strip():
-        if query.order == "relevance":
-            raise UsageError("ordering by relevance needs a search query")
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        return (
-            f"SELECT {_COLUMNS}, NULL AS snippet FROM articles a{clause} "
-            "ORDER BY a.sort_at DESC, a.id DESC LIMIT :limit OFFSET :offset"
-        )
+        return _listing(query, where)
     params["match"] = quote_fts_query(query.q)
-    where.insert(0, "articles_fts MATCH :match")
-    order = (
-        "bm25(articles_fts, 10.0, 1.0), a.sort_at DESC, a.id DESC"
-        if query.order == "relevance"
-        else "a.sort_at DESC, a.id DESC"
-    )
-    if query.order == "relevance" and len(where) == 1:  # ranked, no filter: the index alone
-        page = (
-            "SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH :match "
-            "ORDER BY bm25(articles_fts, 10.0, 1.0), rowid DESC LIMIT :limit OFFSET :offset"
-        )
-        order = "bm25(articles_fts, 10.0, 1.0), a.id DESC"
-    else:
-        page = (
-            "SELECT a.id AS id FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
-            f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT :limit OFFSET :offset"
-        )
+    params["candidates"] = max(CANDIDATES, query.offset + query.limit)
+    page, order = _page_ids(query, where, common)
     return (  # the page's rows again, looked up by id, in the same order, with snippets
-        f"SELECT {_COLUMNS}, snippet(articles_fts, 1, char(2), char(3), ' … ', 12) AS snippet "
+        f"SELECT {_COLUMNS}, {_PAGE_COLUMNS} "
         f"FROM ({page}) p JOIN articles a ON a.id = p.id "
         "JOIN articles_fts ON articles_fts.rowid = p.id "
         f"WHERE articles_fts MATCH :match ORDER BY {order}"
     )
+
+
+def _is_common(session: Session, match: str) -> bool:
+    """Whether ``match`` has more than :data:`CANDIDATES` hits (counting stops there)."""
+    statement = text(
+        "SELECT count(*) FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match "
+        "LIMIT :over)"
+    )
+    found = session.connection().execute(statement, {"match": match, "over": CANDIDATES + 1})
+    return int(found.scalar_one()) > CANDIDATES
 
 
 def find_articles(session: Session, query: ArticleQuery) -> list[ArticleHit]:
@@ -142,7 +182,9 @@ def find_articles(session: Session, query: ArticleQuery) -> list[ArticleHit]:
             return []
         query = replace(query, entity=stored)
     params: dict[str, Any] = {}
-    statement = text(_sql(query, params))
+    searching = query.q is not None and bool(query.q.strip())
+    common = searching and _is_common(session, quote_fts_query(query.q or ""))
+    statement = text(_sql(query, params, common=common))
     binds = [bindparam(name, type_=UTCDateTime()) for name in ("since", "until") if name in params]
     if "sources" in params:
         binds.append(bindparam("sources", expanding=True))

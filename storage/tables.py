@@ -2,8 +2,10 @@
 
 ``articles`` holds one row per canonical URL; ``endpoints`` keeps the
 conditional-GET and health state of every feed and sitemap; ``crawl_runs`` and
-``crawl_errors`` record what each crawl did. The full-text index
-(``articles_fts``) is created beside these by :mod:`storage.fts`.
+``crawl_errors`` record what each crawl did (and which process ran it). The
+full-text index (``articles_fts``) lives beside these (:mod:`storage.fts`). The
+schema migrations in :mod:`storage.migrations` create all of it; a change here
+needs a new revision there (a test compares the two).
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ class CrawlRun(SQLModel, table=True):
     skipped: int = 0
     failed: int = 0
     per_source: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    pid: int | None = Field(default=None, description="the process that ran it")
+    host: str | None = Field(default=None, description="the machine it ran on")
 
 
 class CrawlError(SQLModel, table=True):

@@ -1,8 +1,9 @@
 """Storage stage: the SQL views analysts query directly (sqlite3, Datasette, psql, BI tools).
 
-Stable names and columns over the tables, the same on SQLite and PostgreSQL;
-they are recreated by every schema upgrade (``shopwatch init``, any command
-that opens the store), so their definitions follow the code.
+Stable names and columns over the tables, the same on SQLite and PostgreSQL.
+The schema migrations (:mod:`storage.migrations`) create them; these are their
+definitions at the newest revision, and a test compares them with a migrated
+store, so a change here needs a revision that replaces the views.
 
 - ``articles_v``: one row per article: ``id, source, url, title, author,
   published_at, first_seen_at, at`` (published, else first seen), ``day``,

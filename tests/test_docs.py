@@ -58,6 +58,13 @@ def test_every_command_is_documented() -> None:
         for command in app.registered_commands
         if command.callback is not None
     ]
+    for group in app.registered_groups:  # shopwatch db upgrade, …
+        assert group.typer_instance is not None
+        names += [
+            f"{group.name} {command.name or command.callback.__name__}"
+            for command in group.typer_instance.registered_commands
+            if command.callback is not None
+        ]
     assert names
     for name in names:
         assert f"### `shopwatch {name}" in README, name

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
+from sqlalchemy import func
+from sqlmodel import select
 
 from config import example_toml, parse_settings
 from newsworld.world import articles
 from nlp.evaluate import score_all, world_expectations
 from nlp.figures import find_amounts
 from nlp.pipeline import Enricher, Enrichment
+from nlp.run import follow_store
 from nlp.watchlist import parent_chain
+from storage.articles import ArticleData, upsert_articles
+from storage.engine import Store, open_store
+from storage.enrichment import pending_articles
+from storage.tables import EnrichmentRecord
 
 SETTINGS = parse_settings(example_toml())
 
@@ -139,3 +149,49 @@ def test_news_world_facts_quality_floor(enricher: Enricher) -> None:
     assert scores.accuracy("metric") >= 0.75
     assert scores.accuracy("entity") >= 0.65
     assert scores.events.recall >= 0.85
+
+
+def _stored(store: Store, first: int, count: int) -> None:
+    now = datetime.now(UTC)
+    texts = [a for a in articles() if a["lang"] == "en"]
+    with store.write() as session:
+        upsert_articles(
+            session,
+            [
+                ArticleData(
+                    source="t",
+                    url=f"https://t.test/{n}",
+                    canonical_url=f"https://t.test/{n}",
+                    title=texts[n]["title"],
+                    text="\n\n".join(texts[n]["paragraphs"]),
+                    fetched_at=now,
+                    language="en",
+                )
+                for n in range(first, first + count)
+            ],
+        )
+
+
+def test_following_the_store_enriches_what_arrives_until_told_to_stop(tmp_path: Path) -> None:
+    """The last pass, after ``finished`` turns true, sees every article stored before it."""
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    _stored(store, 0, 3)
+    calls: list[int] = []
+
+    def finished() -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            _stored(store, 3, 4)  # stored while the first pass was being made
+            return False
+        if len(calls) == 2:
+            _stored(store, 7, 2)  # stored just before the crawl said it was done
+        return len(calls) >= 2
+
+    report = follow_store(SETTINGS, store, finished, poll=0.01)
+    with store.read() as session:
+        left = pending_articles(session)
+        enriched = session.exec(select(func.count()).select_from(EnrichmentRecord)).one()
+    store.close()
+    assert len(calls) == 2
+    assert report.articles == enriched == 9
+    assert left == []

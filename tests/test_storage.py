@@ -171,3 +171,34 @@ def test_search_is_newest_first_and_filters_by_date_source_and_entity(store) -> 
 def test_relevance_without_query_is_a_usage_error(store) -> None:
     with store.read() as session, pytest.raises(UsageError):
         find_articles(session, ArticleQuery(order="relevance"))
+
+
+@pytest.mark.parametrize("candidates", [2, 4])
+def test_a_common_query_gives_the_same_newest_page_and_ranks_a_bounded_set(
+    store, monkeypatch: pytest.MonkeyPatch, candidates: int
+) -> None:
+    """Past CANDIDATES hits, newest first is still exact; ranked looks at the newest stored."""
+    import storage.search as search
+
+    with store.write() as session:
+        upsert_articles(session, [article(n) for n in range(1, 9)])  # id 1 is story 1 ...
+        upsert_articles(session, [article(9, source="other")])
+    queries = [
+        ArticleQuery(q="temu"),
+        ArticleQuery(q="temu", limit=3, offset=2),
+        ArticleQuery(q="temu", sources=("wire",)),
+        ArticleQuery(q="temu", since=NOW - timedelta(days=5, hours=1)),
+        ArticleQuery(q='"story 3"'),
+    ]
+    with store.read() as session:
+        whole = [[h.id for h in find_articles(session, q)] for q in queries]
+        ranked_whole = find_articles(session, ArticleQuery(q="temu story", order="relevance"))
+        monkeypatch.setattr(search, "CANDIDATES", candidates)
+        assert search._is_common(session, '"temu"')
+        assert [[h.id for h in find_articles(session, q)] for q in queries] == whole
+        bounded = ArticleQuery(q="temu story", order="relevance", limit=candidates)
+        ranked = find_articles(session, bounded)
+    newest_stored = sorted((h.id for h in ranked_whole), reverse=True)[:candidates]
+    assert sorted(h.id for h in ranked) == sorted(newest_stored)
+    assert all(h.snippet for h in ranked)
+    assert whole[0] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
