@@ -1,10 +1,22 @@
-"""``python -m bench NAME``: run a benchmark (``extraction``)."""
+"""``python -m bench NAME``: run a benchmark (``extraction``), ``all`` of them, or ``quick``."""
 
 from __future__ import annotations
 
 import sys
 
-from bench import digest, enrichment, extraction, feeds, gold, ingest, soak, store, web
+from bench import (
+    digest,
+    enrichment,
+    extraction,
+    feeds,
+    gold,
+    ingest,
+    search,
+    soak,
+    store,
+    suite,
+    web,
+)
 
 BENCHMARKS = {
     "extraction": extraction.main,
@@ -17,6 +29,9 @@ BENCHMARKS = {
     "crawl": ingest.main_crawl,
     "ingest": ingest.main_ingest,
     "digest": digest.main,
+    "search": search.main,
+    "all": suite.run_all,
+    "quick": suite.run_quick,
 }
 
 
@@ -28,4 +43,5 @@ def main(argv: list[str]) -> int:
     return BENCHMARKS[name](argv[1:])
 
 
-raise SystemExit(main(sys.argv[1:]))
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

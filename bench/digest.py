@@ -8,7 +8,9 @@ before (the chart's history). Timed, each run: :func:`delivery.digest.make_diges
 for that day (the store's queries and the digest's selection), the mentions
 chart (PNG) and the whole email message (text, HTML with the CSS inlined, the
 chart attached), which is what the scheduled digest job does before queueing
-it. Target: ≤ 3 s for all of it (median of ``--runs``).
+it. Target: ≤ 3 s for all of it (median of the ``--runs`` after the first,
+which also pays for imports and template compilation: a long-running
+service pays that once; the first run is reported beside it).
 """
 
 from __future__ import annotations
@@ -31,21 +33,17 @@ from storage.engine import open_store
 TARGET = 3.0
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench digest", description=__doc__)
-    parser.add_argument("--articles", type=int, default=5_000)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--record", action="store_true", help="write docs/benchmarks.md")
-    args = parser.parse_args(argv)
+def measure(articles: int, history: int, runs: int) -> tuple[float, dict[str, float], str]:
+    """Median seconds for the whole digest after the first run, each part's, and a summary."""
     settings = parse_settings(example_toml()).digest
     parts: dict[str, list[float]] = {"queries and selection": [], "chart": [], "message": []}
     with tempfile.TemporaryDirectory(prefix="shopwatch-bench-digest-") as tmp:
         store = open_store(f"sqlite:///{Path(tmp) / 'store.db'}")
-        build(store, args.articles, days=1)  # the day
-        build(store, 5_000, days=30, seed=8, first=args.articles)  # the weeks before it
+        build(store, articles, days=1)  # the day
+        build(store, history, days=30, seed=8, first=articles)  # the weeks before it
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         window = Window(now.date(), now - timedelta(hours=24), now, "UTC")
-        for _ in range(args.runs):
+        for _ in range(runs):
             started = time.perf_counter()
             digest = make_digest(store, settings, window)
             built = time.perf_counter()
@@ -59,9 +57,27 @@ def main(argv: list[str]) -> int:
             parts["chart"].append(charted - built)
             parts["message"].append(done - charted)
         store.close()
-    total = statistics.median(sum(run) for run in zip(*parts.values(), strict=True))
+    totals = [sum(run) for run in zip(*parts.values(), strict=True)]
+    warm = totals[1:] or totals  # the first run also imports matplotlib and compiles templates
+    summary = (
+        f"{digest.articles:,} articles and {digest.stories:,} stories in the window, "
+        f"{len(digest.sections)} entity sections; message {size / 1024:,.0f} KiB; "
+        f"the first run, with the imports and template compilation of a new process, "
+        f"{totals[0]:.2f} s"
+    )
+    medians = {name: statistics.median(times[1:] or times) for name, times in parts.items()}
+    return statistics.median(warm), medians, summary
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench digest", description=__doc__)
+    parser.add_argument("--articles", type=int, default=5_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--record", action="store_true", help="write docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    total, parts, summary = measure(args.articles, 5_000, args.runs)
     holds = total <= TARGET
-    rows = [f"| {name} | {statistics.median(times):.2f} s | |" for name, times in parts.items()]
+    rows = [f"| {name} | {seconds:.2f} s | |" for name, seconds in parts.items()]
     table = "\n".join(
         [
             "| part | time (median) | target |",
@@ -70,10 +86,6 @@ def main(argv: list[str]) -> int:
             f"| the whole digest | {total:.2f} s | ≤ {TARGET:.0f} s: "
             f"{'holds' if holds else 'DOES NOT HOLD'} |",
         ]
-    )
-    summary = (
-        f"{digest.articles:,} articles and {digest.stories:,} stories in the window, "
-        f"{len(digest.sections)} entity sections; message {size / 1024:,.0f} KiB"
     )
     print(f"{table}\n\n{summary}")
     if args.record:

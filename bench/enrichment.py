@@ -84,6 +84,24 @@ def full_pass(settings: Settings, store: Store, enricher: Enricher) -> tuple[flo
     return time.perf_counter() - start, report.tokens
 
 
+def quick_ratio(count: int) -> float:
+    """Full enrichment over bare NER on ``count`` articles, one pass each, one process."""
+    import spacy
+
+    settings = parse_settings(example_toml())
+    texts = corpus(count)
+    bare_nlp = spacy.load(settings.nlp.model, exclude=BARE_EXCLUDED)
+    enricher = Enricher(settings.nlp.model, settings.watch, batch_size=settings.nlp.batch_size)
+    with tempfile.TemporaryDirectory() as folder:
+        store = open_store(f"sqlite:///{Path(folder) / 'bench.db'}")
+        fill_store(store, texts)
+        full_pass(settings, store, enricher)  # warm-up
+        bare, _ = bare_pass(bare_nlp, [f"{t}.\n\n{x}" for t, x in texts], settings)
+        full, _ = full_pass(settings, store, enricher)
+        store.close()
+    return bare / full
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench enrichment", description=__doc__)
     parser.add_argument("--articles", type=int, default=400)

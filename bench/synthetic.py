@@ -148,31 +148,40 @@ def build(
 
 
 def _stories(session: object, items: list[tuple[int, ArticleData]], rng: random.Random) -> None:
-    """Group consecutive articles into stories of one to three outlets."""
+    """Group consecutive articles into stories of one to three outlets (Core executemany)."""
+    from sqlalchemy import insert
     from sqlmodel import Session
 
     assert isinstance(session, Session)
-    at = 0
+    groups, at = [], 0
     while at < len(items):
         size = rng.choice((1, 1, 1, 2, 3))
-        group = items[at : at + size]
+        groups.append(items[at : at + size])
         at += size
-        first = min(d.published_at for _, d in group if d.published_at)
-        story = Story(title=group[0][1].title, first_at=first)
-        session.add(story)
-        session.flush()
-        assert story.id is not None
-        session.add_all(
-            ArticleStory(
-                article_id=i,
-                story_id=story.id,
-                at=d.published_at or first,
-                keys=[],
-                signature=b"",
-            )
-            for i, d in group
+    firsts = [min(d.published_at for _, d in group if d.published_at) for group in groups]
+    table = Story.__table__  # type: ignore[attr-defined]
+    ids = (
+        session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True),
+            [{"title": g[0][1].title, "first_at": f} for g, f in zip(groups, firsts, strict=True)],
         )
-    session.flush()
+        .scalars()
+        .all()
+    )
+    session.execute(
+        insert(ArticleStory.__table__),  # type: ignore[attr-defined]
+        [
+            {
+                "article_id": i,
+                "story_id": story,
+                "at": d.published_at or first,
+                "keys": [],
+                "signature": b"",
+            }
+            for group, story, first in zip(groups, ids, firsts, strict=True)
+            for i, d in group
+        ],
+    )
 
 
 def synthetic_store(count: int, *, rebuild: bool = False) -> Synthetic:
