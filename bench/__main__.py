@@ -11,11 +11,13 @@ from bench import (
     feeds,
     gold,
     ingest,
+    profile,
     search,
     soak,
     store,
     suite,
     web,
+    workers,
 )
 
 BENCHMARKS = {
@@ -30,6 +32,8 @@ BENCHMARKS = {
     "ingest": ingest.main_ingest,
     "digest": digest.main,
     "search": search.main,
+    "workers": workers.main,
+    "profile": profile.main,
     "all": suite.run_all,
     "quick": suite.run_quick,
 }

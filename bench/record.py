@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import sqlite3
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -23,14 +24,27 @@ def machine() -> str:
     except (ValueError, OSError):
         memory = "unknown"
     versions = []
-    for package in ("trafilatura", "lxml", "scrapy", "spacy", "sqlmodel"):
+    for package in ("trafilatura", "lxml", "scrapy", "spacy", "sqlmodel", "sqlalchemy"):
         try:
             versions.append(f"{package} {metadata.version(package)}")
         except metadata.PackageNotFoundError:
             continue
-    return f"{os.cpu_count()} cores, {memory}, Python {platform.python_version()}, " + ", ".join(
-        versions
+    sqlite = f"SQLite {sqlite3.sqlite_version}"
+    return (
+        f"{os.cpu_count()} cores ({_cpu()}), {memory}, {platform.system()} "
+        f"{platform.machine()}, Python {platform.python_version()}, {sqlite}, "
+        + ", ".join(versions)
     )
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def record(name: str, body: str) -> Path:

@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.record import DOC, record
@@ -32,40 +33,58 @@ FULL = (
     ("gold", []),
     ("store", []),
     ("feeds", []),
-    ("crawl", []),
     ("digest", []),
+    ("crawl", []),
     ("search", []),
     ("web", []),
-    ("enrichment", ["--processes", "1"]),
+    ("workers", []),
+    ("enrichment", ["--processes", "1", "--passes", "3"]),
     ("ingest", ["--processes", "1"]),
 )
 DROP = 0.20
 QUICK_MARK = re.compile(r"<!-- quick-figures (\{.*?\}) -->", re.S)
+ALL_MARK = re.compile(r"<!-- all-outcomes (\{.*?\}) -->", re.S)
 
 
 def run_all(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench all", description=__doc__)
     parser.add_argument("--record", action="store_true", help="write docs/benchmarks.md")
+    parser.add_argument("--only", default="", help="comma-separated names: run just these")
     args = parser.parse_args(argv)
     from bench.__main__ import BENCHMARKS
 
+    only = {name for name in args.only.split(",") if name}
     outcomes = []
     for name, extra in FULL:
+        if only and name not in only:
+            continue
         print(f"\n=== {name} ===", flush=True)
         started = time.perf_counter()
         code = BENCHMARKS[name]([*extra, *(["--record"] if args.record else [])])
         outcomes.append((name, code, time.perf_counter() - started))
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    ran = {name: [code, round(seconds), now] for name, code, seconds in outcomes}
+    merged = {**_last_all(), **ran} if args.record else ran
     rows = [
-        f"| {name} | {'holds' if code == 0 else 'DOES NOT HOLD'} | {seconds / 60:.1f} min |"
-        for name, code, seconds in outcomes
+        f"| {name} | {'holds' if code == 0 else 'DOES NOT HOLD'} | {seconds / 60:.1f} min | {at} |"
+        for name, _ in FULL
+        if name in merged
+        for code, seconds, at in [merged[name]]
     ]
-    table = "\n".join(["| benchmark | targets | took |", "|---|---|---|", *rows])
+    table = "\n".join(["| benchmark | targets | took | run |", "|---|---|---|---|", *rows])
     print(f"\n{table}")
     if args.record:
         record(
-            "all", f"The last `python -m bench all --record`, benchmark by benchmark.\n\n{table}\n"
+            "all",
+            "Every benchmark's last run through `python -m bench all --record` (which runs "
+            f"them in this order).\n\n{table}\n\n<!-- all-outcomes {json.dumps(merged)} -->\n",
         )
     return 0 if all(code == 0 for _, code, _ in outcomes) else 1
+
+
+def _last_all() -> dict[str, list]:
+    found = ALL_MARK.search(DOC.read_text(encoding="utf-8")) if DOC.exists() else None
+    return json.loads(found.group(1)) if found else {}
 
 
 @dataclass(frozen=True)

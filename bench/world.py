@@ -363,6 +363,7 @@ def main(argv: list[str]) -> int:
     finally:
         for server in servers:
             server.shutdown()
+            server.server_close()
     return 0
 
 

@@ -102,6 +102,31 @@ def print_report(report: CrawlReport) -> None:
         console.print(f"see all with: shopwatch runs --errors {report.run_id}", markup=False)
 
 
+def enqueue(settings: Settings, store: Store, sources: Sequence[str], as_json: bool) -> None:
+    """With ``[crawl] queue``: push the seeds for ``shopwatch worker`` and say what went in."""
+    from crawler.worker import enqueue_seeds
+
+    report = enqueue_seeds(settings, store, sources)
+    store.close()
+    if as_json:
+        print_json(
+            {"round": report.round_id, "queued": report.queued, "recovered": report.recovered}
+            | report.totals
+        )
+        return
+    keys = list(report.totals)
+    rows = [
+        {"source": name, **{k: c.get(k, 0) for k in keys}} for name, c in report.per_source.items()
+    ]
+    rows.append({"source": "total", **report.totals})
+    print_table(rows, ["source", *keys], title=f"enqueued round {report.round_id}")
+    typer.echo(
+        f"{report.queued} request(s) now in the queue"
+        + (f"; {report.recovered} returned from stopped workers" if report.recovered else "")
+        + "; `shopwatch worker` crawls them"
+    )
+
+
 def crawl(
     ctx: typer.Context,
     source: Annotated[
@@ -117,11 +142,17 @@ def crawl(
 ) -> None:
     """Fetch new and changed articles from all (or the named) sources, once.
 
+    With [crawl] queue set, it only enqueues the sources' feeds, sitemaps and
+    listing pages for `shopwatch worker` and returns.
+
     Example: shopwatch crawl --source retail-daily --json
     """
     app: AppContext = ctx.obj
     settings = app.settings()
     store = app.store(settings)
+    if settings.crawl.queue is not None:
+        enqueue(settings, store, source or (), as_json)
+        return
     enriched: EnrichReport | None = None
     if no_enrich:
         report = crawl_with_progress(app, settings, store, source or ())

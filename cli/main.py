@@ -27,6 +27,7 @@ from cli import (
     serve,
     service,
     sources,
+    worker,
 )
 from cli.context import make_context
 from shopwatch import __version__
@@ -83,6 +84,7 @@ for module in (
     export,
     db,
     demo,
+    worker,
 ):
     module.register(app)
 

@@ -153,6 +153,26 @@ class CrawlSettings(_Section):
     broken_after: int = Field(
         default=5, ge=1, le=1000, description="consecutive failures that mark a feed broken"
     )
+    queue: str | None = Field(
+        default=None, description="redis:// URL: crawl enqueues, `shopwatch worker` fetches"
+    )
+    queue_prefix: str = Field(
+        default="shopwatch", pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="Redis key prefix"
+    )
+    queue_lease: Duration = Field(
+        default=timedelta(seconds=30),
+        description="a worker silent this long is dead: its requests go back to the queue",
+    )
+
+    @field_validator("queue")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError(f"must be a redis:// or rediss:// URL with a host, got {value!r}")
+        return value.strip()
 
     @field_validator("allowed_networks", mode="before")
     @classmethod

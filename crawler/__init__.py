@@ -6,5 +6,7 @@ Stages, one module each: :mod:`~crawler.urls` (canonical URLs),
 :mod:`~crawler.sitemaps` and :mod:`~crawler.listings` (finding article URLs),
 :mod:`~crawler.extract` (trafilatura), :mod:`~crawler.spider` (the Scrapy
 shell), :mod:`~crawler.pipeline` (handing articles to the store) and
-:mod:`~crawler.run` (one crawl run, start to finish).
+:mod:`~crawler.run` (one crawl run, start to finish); for crawling shared
+through Redis, :mod:`~crawler.queue` (the queue, its leases and heartbeats)
+and :mod:`~crawler.worker` (enqueuing seeds, and the worker process).
 """

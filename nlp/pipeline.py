@@ -11,6 +11,7 @@ languages are returned untouched, tagged.
 
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -103,10 +104,15 @@ def _not_installed(model: str) -> NlpError:
 
 
 def require_model(model: str) -> None:
-    """Raise :class:`NlpError` unless ``model`` can be loaded (a package or a folder)."""
-    import spacy.util
+    """Raise :class:`NlpError` unless ``model`` is an installed package or a folder.
 
-    if not (spacy.util.is_package(model) or Path(model).is_dir()):
+    Cheap: spaCy itself is not imported (the crawl checks this before it starts).
+    """
+    try:
+        found = importlib.util.find_spec(model.replace("-", "_")) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not (found or Path(model).is_dir()):
         raise _not_installed(model)
 
 

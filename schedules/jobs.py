@@ -2,7 +2,9 @@
 
 - crawl: a child process (spawned, so each crawl gets a fresh Twisted
   reactor) crawls the group's sources and enriches what is new; then, in the
-  service, the alert rules are evaluated and the outbox flushed.
+  service, the alert rules are evaluated and the outbox flushed. With
+  ``[crawl] queue`` the child only enqueues the sources' seeds for the
+  workers (``shopwatch worker``) and enriches what they have stored since.
 - digest: the digest of the 24 hours before its scheduled time, queued once
   per day and recipient list, then the outbox flushed.
 - outbox: retry what is due.
@@ -65,23 +67,26 @@ def crawl_child(settings: Settings, sources: tuple[str, ...], conn: Connection) 
     result: dict[str, Any]
     try:
         store = open_store(settings.store.url, settings.store.busy_timeout)
-        report = run_crawl(settings, store, sources)  # Scrapy installs its own handlers
-        for name in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(name, _stop_now)
-        result = {
-            "ok": True,
-            "run_id": report.run_id,
-            "status": report.status,
-            "totals": report.totals,
-            "enriched": None,
-        }
-        if report.status == "completed":
-            enriched = enrich_store(settings, store)
-            result["enriched"] = {
-                "articles": enriched.articles,
-                "figures": enriched.figures,
-                "events": enriched.events,
+        if settings.crawl.queue is not None:
+            result = _enqueue(settings, store, sources)
+        else:
+            report = run_crawl(settings, store, sources)  # Scrapy installs its own handlers
+            for name in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(name, _stop_now)
+            result = {
+                "ok": True,
+                "run_id": report.run_id,
+                "status": report.status,
+                "totals": report.totals,
+                "enriched": None,
             }
+            if report.status == "completed":
+                enriched = enrich_store(settings, store)
+                result["enriched"] = {
+                    "articles": enriched.articles,
+                    "figures": enriched.figures,
+                    "events": enriched.events,
+                }
     except Stopping:
         result = {"ok": False, "stopped": True, "error": "stopped before it finished"}
     except ShopwatchError as exc:
@@ -95,6 +100,21 @@ def crawl_child(settings: Settings, sources: tuple[str, ...], conn: Connection) 
             store.close()
     conn.send(result)
     conn.close()
+
+
+def _enqueue(settings: Settings, store: Store, sources: tuple[str, ...]) -> dict[str, Any]:
+    """The crawl job with a queue: push the seeds, enrich what the workers stored so far."""
+    from crawler.worker import enqueue_seeds
+    from nlp.run import enrich_store
+
+    report = enqueue_seeds(settings, store, sources)
+    enriched = enrich_store(settings, store)
+    seeds = sum(v for k, v in report.totals.items() if k in ("feeds", "sitemaps", "listings"))
+    return {
+        "ok": True,
+        "enqueued": f"round {report.round_id}: {seeds} seeds enqueued, "
+        f"{report.queued} requests queued; {enriched.articles} articles enriched",
+    }
 
 
 @dataclass
@@ -129,6 +149,11 @@ class Jobs:
             elif not result.get("ok"):
                 detail = str(result.get("error"))
                 log.error("%s failed: %s", spec.id, detail)
+            elif "enqueued" in result:
+                status, detail = "completed", result["enqueued"]
+                if not self.stopping.is_set():
+                    detail += "; " + self._alerts()
+                log.info("%s: %s", spec.id, detail)
             else:
                 totals = result["totals"]
                 status = "completed" if result["status"] == "completed" else "interrupted"

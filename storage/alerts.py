@@ -19,6 +19,7 @@ from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from storage.articles import as_utc
+from storage.fts import fts_query_as_tsquery
 from storage.tables import AlertCheck, Article, ArticleEntity, ArticleStory, EnrichmentRecord
 
 
@@ -82,10 +83,21 @@ def watched_names(session: Session, article_ids: Sequence[int]) -> dict[int, lis
 
 
 def fts_hits(session: Session, fts_query: str, article_ids: Sequence[int]) -> set[int]:
-    """Which of ``article_ids`` match an FTS5 query (written by the administrator)."""
+    """Which of ``article_ids`` match an FTS5 query (written by the administrator).
+
+    On PostgreSQL the query is read into a ``tsquery`` of the articles' stored
+    ``tsvector`` (:func:`storage.fts.fts_query_as_tsquery`).
+    """
     if not article_ids:
         return set()
     ids = ",".join(str(int(i)) for i in article_ids)
+    if session.connection().dialect.name == "postgresql":
+        params: dict[str, object] = {}
+        tsquery = fts_query_as_tsquery(fts_query, params)
+        statement = text(
+            f"SELECT id FROM articles WHERE search_vector @@ {tsquery} AND id IN ({ids})"
+        )
+        return {int(row[0]) for row in session.execute(statement, params).all()}
     rows = session.execute(
         text(f"SELECT rowid FROM articles_fts WHERE articles_fts MATCH :q AND rowid IN ({ids})"),
         {"q": fts_query},

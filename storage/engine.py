@@ -161,6 +161,23 @@ def _ensure_sqlite_folder(url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+def insert_missing(session: Session, table: Any, values: dict[str, Any], key: str) -> Any:
+    """Insert one row unless a row with its ``key`` exists: the new row's id (or key), else None.
+
+    ``INSERT … ON CONFLICT DO NOTHING`` in the dialect's form, so two processes
+    adding the same key at once never fail on the unique constraint: on
+    PostgreSQL's concurrent transactions the second one waits and then inserts
+    nothing (SQLite's writers take their turns anyway).
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.connection().dialect.name == "postgresql" else sqlite
+    returned = table.c.id if "id" in table.c else table.c[key]
+    statement = dialect.insert(table).values(values).on_conflict_do_nothing(index_elements=[key])
+    found: Any = session.execute(statement.returning(returned)).scalar_one_or_none()
+    return found
+
+
 def rowcount(result: Any) -> int:
     """Rows an UPDATE or DELETE touched (``Result`` types do not declare it)."""
     return int(getattr(result, "rowcount", 0) or 0)

@@ -318,7 +318,13 @@ class Interval(StrEnum):
     week = "week"
 
 
-def _period(interval: str) -> Any:
+def _period(session: Session, interval: str) -> Any:
+    """The day (or the Monday of the ISO week) of an article's ``sort_at``, in UTC."""
+    if session.connection().dialect.name == "postgresql":
+        day = func.timezone("UTC", Article.sort_at)  # a timestamptz's date follows the session's
+        if interval == "day":
+            return func.date(day)
+        return func.date(func.date_trunc("week", day))  # PostgreSQL's weeks start on Monday
     if interval == "day":
         return func.date(Article.sort_at)
     return func.date(Article.sort_at, "weekday 0", "-6 days")  # the week's Monday
@@ -339,7 +345,7 @@ def mention_counts(
     """
     if entity:
         return _entity_mentions(session, entity, since, interval, stories)
-    period = _period(interval)
+    period = _period(session, interval)
     counted = (
         func.count(func.distinct(ArticleStory.story_id))
         if stories
@@ -371,7 +377,7 @@ def _entity_mentions(
     if name is None:
         return []
     mentions = mentioning(name)
-    period = _period(interval)
+    period = _period(session, interval)
     counted = (
         func.count(func.distinct(ArticleStory.story_id)) if stories else func.count(col(Article.id))
     )

@@ -45,7 +45,11 @@ def _watched(store: Store, ids: list[int]) -> dict[int, list[str]]:
         statement = (
             select(ArticleEntity.article_id, ArticleEntity.name)
             .where(ArticleEntity.label == "WATCH", col(ArticleEntity.article_id).in_(ids))
-            .order_by(col(ArticleEntity.article_id), col(ArticleEntity.count).desc())
+            .order_by(  # the name breaks ties, so every backend lists them alike
+                col(ArticleEntity.article_id),
+                col(ArticleEntity.count).desc(),
+                col(ArticleEntity.name),
+            )
         )
         for article_id, name in session.exec(statement).all():
             names[article_id].append(name)

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from storage.articles import as_utc
-from storage.engine import rowcount
+from storage.engine import insert_missing, rowcount
 from storage.tables import AlertRecord, Delivery, DigestRecord
 
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
@@ -51,9 +51,11 @@ def enqueue(session: Session, delivery: Delivery) -> Delivery | None:
     exists = session.exec(select(Delivery.id).where(Delivery.key == delivery.key)).first()
     if exists is not None:
         return None
-    session.add(delivery)
-    session.flush()
-    return delivery
+    values = delivery.model_dump(exclude={"id"})
+    added = insert_missing(session, Delivery.__table__, values, "key")  # type: ignore[attr-defined]
+    if added is None:  # another process enqueued the key since the look-up
+        return None
+    return session.get(Delivery, added)
 
 
 def release_stale(session: Session, before: datetime) -> int:

@@ -1,11 +1,14 @@
 """Storage stage: finding articles (full-text search and filtered listing), newest first or ranked.
 
-One named query function, :func:`find_articles`, serves the CLI, and later the
-web app and the digest.
+One named query function, :func:`find_articles`, serves the CLI, the web app and
+the digest. On SQLite it searches the FTS5 index (:mod:`storage.fts`); on
+PostgreSQL the stored ``tsvector`` of each article (revision 0003), with the same
+terms, filters, orders, bound on ranked candidates and snippet marks.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -17,7 +20,7 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 from shopwatch.errors import UsageError
 from storage.articles import as_utc
 from storage.enrichment import watched_name
-from storage.fts import quote_fts_query
+from storage.fts import quote_fts_query, search_terms
 
 Order = Literal["newest", "relevance"]
 # where a snippet's matched terms start and end (shown as [term] by the CLI, <mark> on the web)
@@ -92,6 +95,9 @@ def _filters(query: ArticleQuery, params: dict[str, Any]) -> list[str]:
 # newest first walks the articles by date and checks each against the index until the
 # page is full; ranked, it ranks only this many most recently stored matches.
 CANDIDATES = 2_000
+# bm25 first counts the articles holding each phrase of the query, reading them all; past
+# this many, a ranked query puts title matches first instead (see _page_ids)
+RANK_STATISTICS_LIMIT = 20_000
 
 _PAGE_COLUMNS = "snippet(articles_fts, 1, char(2), char(3), ' … ', 12) AS snippet"
 
@@ -106,8 +112,15 @@ def _listing(query: ArticleQuery, where: list[str]) -> str:
     )
 
 
-def _page_ids(query: ArticleQuery, where: list[str], common: bool) -> tuple[str, str]:
-    """The SQL of the page's ids for a full-text query, and the order to keep them in."""
+def _page_ids(
+    query: ArticleQuery, where: list[str], common: bool, heavy: bool = False
+) -> tuple[str, str]:
+    """The SQL of the page's ids for a full-text query, and the order to keep them in.
+
+    Ranked, a ``heavy`` query (one of its phrases in more than
+    :data:`RANK_STATISTICS_LIMIT` articles) puts the candidates whose title
+    matches first, then the most recently stored.
+    """
     newest = "a.sort_at DESC, a.id DESC"
     if query.order != "relevance":
         if common:  # by date, each article checked against the index, until the page is full
@@ -130,14 +143,25 @@ def _page_ids(query: ArticleQuery, where: list[str], common: bool) -> tuple[str,
     source = (
         "articles_fts JOIN articles a ON a.id = articles_fts.rowid" if where else "articles_fts"
     )
+    if heavy:  # no bm25: its statistics would read every article holding the common phrase
+        return (
+            f"WITH c AS (SELECT articles_fts.rowid AS id FROM {source} WHERE {joined} "
+            "ORDER BY articles_fts.rowid DESC LIMIT :candidates), "
+            "t AS (SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH :title_match "
+            "AND rowid >= (SELECT min(id) FROM c)) "
+            "SELECT c.id AS id, (c.id NOT IN (SELECT id FROM t)) AS score FROM c "
+            "ORDER BY score, c.id DESC LIMIT :limit OFFSET :offset"
+        ), "p.score, a.id DESC"
     bound = " ORDER BY articles_fts.rowid DESC LIMIT :candidates" if common else ""
-    return (
-        f"SELECT id FROM (SELECT articles_fts.rowid AS id, {rank} AS score FROM {source} "
+    return (  # the score goes out with the id: bm25 again outside would redo its statistics
+        f"SELECT id, score FROM (SELECT articles_fts.rowid AS id, {rank} AS score FROM {source} "
         f"WHERE {joined}{bound}) ORDER BY score, id DESC LIMIT :limit OFFSET :offset"
-    ), f"{rank}, a.id DESC"
+    ), "p.score, a.id DESC"
 
 
-def _sql(query: ArticleQuery, params: dict[str, Any], *, common: bool = False) -> str:
+def _sql(
+    query: ArticleQuery, params: dict[str, Any], *, common: bool = False, heavy: bool = False
+) -> str:
     """The page of results as SQL: ids first, then the columns and snippets of that page only.
 
     SQLite computes a result column for every row it sorts, so the snippets
@@ -151,23 +175,36 @@ def _sql(query: ArticleQuery, params: dict[str, Any], *, common: bool = False) -
         return _listing(query, where)
     params["match"] = quote_fts_query(query.q)
     params["candidates"] = max(CANDIDATES, query.offset + query.limit)
-    page, order = _page_ids(query, where, common)
-    return (  # the page's rows again, looked up by id, in the same order, with snippets
+    if heavy and query.order == "relevance":
+        params["title_match"] = f"{{title}} : ({params['match']})"
+    page, order = _page_ids(query, where, common, heavy and query.order == "relevance")
+    return (  # the page's rows again, looked up by id (CROSS JOIN: in this order), with snippets
         f"SELECT {_COLUMNS}, {_PAGE_COLUMNS} "
-        f"FROM ({page}) p JOIN articles a ON a.id = p.id "
-        "JOIN articles_fts ON articles_fts.rowid = p.id "
+        f"FROM ({page}) p CROSS JOIN articles a ON a.id = p.id "
+        "CROSS JOIN articles_fts ON articles_fts.rowid = p.id "
         f"WHERE articles_fts MATCH :match ORDER BY {order}"
     )
 
 
-def _is_common(session: Session, match: str) -> bool:
-    """Whether ``match`` has more than :data:`CANDIDATES` hits (counting stops there)."""
+def _hits_over(session: Session, match: str, limit: int) -> bool:
+    """Whether ``match`` has more than ``limit`` hits (counting stops there)."""
     statement = text(
         "SELECT count(*) FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH :match "
         "LIMIT :over)"
     )
-    found = session.connection().execute(statement, {"match": match, "over": CANDIDATES + 1})
-    return int(found.scalar_one()) > CANDIDATES
+    found = session.connection().execute(statement, {"match": match, "over": limit + 1})
+    return int(found.scalar_one()) > limit
+
+
+def _is_common(session: Session, match: str) -> bool:
+    """Whether ``match`` has more than :data:`CANDIDATES` hits."""
+    return _hits_over(session, match, CANDIDATES)
+
+
+def _is_heavy(session: Session, match: str) -> bool:
+    """Whether a phrase of ``match`` is in more than :data:`RANK_STATISTICS_LIMIT` articles."""
+    phrases = re.findall(r'"(?:[^"]|"")*"', match)
+    return any(_hits_over(session, phrase, RANK_STATISTICS_LIMIT) for phrase in phrases)
 
 
 def find_articles(session: Session, query: ArticleQuery) -> list[ArticleHit]:
@@ -183,8 +220,15 @@ def find_articles(session: Session, query: ArticleQuery) -> list[ArticleHit]:
         query = replace(query, entity=stored)
     params: dict[str, Any] = {}
     searching = query.q is not None and bool(query.q.strip())
-    common = searching and _is_common(session, quote_fts_query(query.q or ""))
-    statement = text(_sql(query, params, common=common))
+    if session.connection().dialect.name == "postgresql":
+        common = searching and _pg_is_common(session, query.q or "")
+        sql = _pg_sql(query, params, common=common)
+    else:
+        match = quote_fts_query(query.q or "")
+        common = searching and _is_common(session, match)
+        heavy = searching and query.order == "relevance" and _is_heavy(session, match)
+        sql = _sql(query, params, common=common, heavy=heavy)
+    statement = text(sql)
     binds = [bindparam(name, type_=UTCDateTime()) for name in ("since", "until") if name in params]
     if "sources" in params:
         binds.append(bindparam("sources", expanding=True))
@@ -195,6 +239,80 @@ def find_articles(session: Session, query: ArticleQuery) -> list[ArticleHit]:
     hits = [ArticleHit(**dict(row)) for row in rows]
     _attach_entities(session, hits)
     return hits
+
+
+# --- PostgreSQL: the generated tsvector column articles.search_vector (revision 0003) ---
+
+# ts_headline's options: the marks of the SQLite snippet, about as many words around them
+_HEADLINE = (
+    f'StartSel="{MARK_START}", StopSel="{MARK_END}", MaxWords=14, MinWords=6, '
+    'MaxFragments=1, FragmentDelimiter=" … "'
+)
+# ts_rank_cd's weights of D, C, B (the text) and A (the title): a title match counts ten
+# times a match in the text, as bm25(articles_fts, 10.0, 1.0) weighs them on SQLite
+_PG_WEIGHTS = "'{0.1, 0.1, 0.1, 1.0}'"
+
+
+def pg_tsquery(q: str, params: dict[str, Any]) -> str:
+    """The SQL of a ``tsquery`` searching every term of ``q``: each a bound parameter.
+
+    Each term or ``"phrase"`` of :func:`storage.fts.search_terms` goes through
+    ``phraseto_tsquery`` (a phrase of its words, as FTS5 reads a quoted term), and
+    the terms are ANDed, so nothing the user typed is parsed as tsquery syntax.
+    """
+    parts = []
+    for number, term in enumerate(search_terms(q)):
+        params[f"term{number}"] = term
+        parts.append(f"phraseto_tsquery('english', :term{number})")
+    return "(" + " && ".join(parts) + ")" if parts else "''::tsquery"
+
+
+def _pg_is_common(session: Session, q: str) -> bool:
+    """Whether ``q`` has more than :data:`CANDIDATES` hits on PostgreSQL (counting stops there)."""
+    params: dict[str, Any] = {"over": CANDIDATES + 1}
+    tsquery = pg_tsquery(q, params)
+    statement = text(
+        "SELECT count(*) FROM (SELECT 1 FROM articles a "
+        f"WHERE a.search_vector @@ {tsquery} LIMIT :over) hits"
+    )
+    return int(session.connection().execute(statement, params).scalar_one()) > CANDIDATES
+
+
+def _pg_page_ids(query: ArticleQuery, where: list[str], tsquery: str, common: bool) -> str:
+    """The SQL of the page's ids (and scores) for a full-text query on PostgreSQL."""
+    clause = " AND ".join([f"a.search_vector @@ {tsquery}", *where])
+    if query.order != "relevance":  # the planner walks ix_articles_sort_at_id when hits abound
+        return (
+            f"SELECT a.id AS id, 0 AS score FROM articles a WHERE {clause} "
+            "ORDER BY a.sort_at DESC, a.id DESC LIMIT :limit OFFSET :offset"
+        )
+    rank = f"ts_rank_cd({_PG_WEIGHTS}, a.search_vector, {tsquery})"
+    bound = " ORDER BY a.id DESC LIMIT :candidates" if common else ""
+    return (
+        f"SELECT id, score FROM (SELECT a.id AS id, {rank} AS score FROM articles a "
+        f"WHERE {clause}{bound}) ranked ORDER BY score DESC, id DESC LIMIT :limit OFFSET :offset"
+    )
+
+
+def _pg_sql(query: ArticleQuery, params: dict[str, Any], *, common: bool = False) -> str:
+    """The page of results on PostgreSQL: ids first, then the columns and snippets of that page.
+
+    A ranked ``common`` query ranks only the :data:`CANDIDATES` most recently
+    stored hits, as on SQLite.
+    """
+    where = _filters(query, params)
+    params["limit"], params["offset"] = query.limit, query.offset
+    if query.q is None or not query.q.strip():
+        return _listing(query, where)
+    tsquery = pg_tsquery(query.q, params)
+    params["candidates"] = max(CANDIDATES, query.offset + query.limit)
+    params["headline"] = _HEADLINE
+    page = _pg_page_ids(query, where, tsquery, common)
+    order = "p.score DESC, p.id DESC" if query.order == "relevance" else "a.sort_at DESC, a.id DESC"
+    return (  # ts_headline reads the whole text: only for the page's rows
+        f"SELECT {_COLUMNS}, ts_headline('english', a.text, {tsquery}, :headline) AS snippet "
+        f"FROM ({page}) p JOIN articles a ON a.id = p.id ORDER BY {order}"
+    )
 
 
 def _attach_entities(session: Session, hits: list[ArticleHit]) -> None:

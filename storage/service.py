@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from storage.articles import as_utc
-from storage.engine import rowcount
+from storage.engine import insert_missing, rowcount
 from storage.tables import JobRun, ServiceLock
 
 
@@ -47,20 +47,22 @@ def try_lock(
     ``dead`` says the caller has checked that the holder's process no longer
     exists (same host), so the lock can be taken before it goes stale.
     """
-    row = session.get(ServiceLock, name)
+    row = session.get(ServiceLock, name, with_for_update=True, populate_existing=True)
     if row is None:
-        session.add(
-            ServiceLock(
-                name=name,
-                owner=me.owner,
-                host=me.host,
-                pid=me.pid,
-                acquired_at=me.acquired_at,
-                renewed_at=me.renewed_at,
-            )
-        )
-        session.flush()
-        return None
+        values = {
+            "name": name,
+            "owner": me.owner,
+            "host": me.host,
+            "pid": me.pid,
+            "acquired_at": as_utc(me.acquired_at),
+            "renewed_at": as_utc(me.renewed_at),
+        }
+        table = ServiceLock.__table__  # type: ignore[attr-defined]
+        if insert_missing(session, table, values, "name") is not None:
+            return None
+        # another process took it since the look-up: its row, locked until this one ends
+        row = session.get(ServiceLock, name, with_for_update=True, populate_existing=True)
+        assert row is not None
     held = _holder(row)
     if held.owner != me.owner and held.renewed_at >= as_utc(stale_before) and not dead:
         return held

@@ -4,7 +4,8 @@ A store at the baseline revision holding the crawled news world and some alert
 history is upgraded without losing anything; a store made before migrations is
 recognised, stamped and upgraded; processes opening a store at once all succeed;
 ``shopwatch db`` reports and upgrades; and the migrated schema is the models',
-views' and FTS index's of the code, so models and migrations cannot drift apart.
+views' and FTS index's of the code, so models and migrations cannot drift apart;
+revision 0003 gives PostgreSQL stores their search column (and SQLite ones nothing).
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ from shopwatch.errors import StoreError
 from storage.engine import Store, open_store
 from storage.fts import FTS_DDL, create_fts
 from storage.migrate import known_revisions, stored_revision
-from storage.migrations import BASELINE, HEAD, baseline, include_object
+from storage.migrations import (
+    BASELINE,
+    HEAD,
+    NOT_MODELLED_INDEXES,
+    baseline,
+    include_object,
+)
 from storage.runs import latest_runs, start_run
 from storage.tables import CrawlRun
 from storage.views import VIEW_NAMES, create_views, view_sql
@@ -507,4 +514,42 @@ def test_migrated_views_and_fts_are_the_code_s_definitions(new_database: Backend
 
 
 def test_head_is_the_newest_revision_of_one_line() -> None:
-    assert known_revisions() == [BASELINE, HEAD]
+    assert known_revisions() == [BASELINE, "0002", HEAD]
+
+
+# --- (e) revision 0003: PostgreSQL's search column, nothing on SQLite ---------------------
+
+
+def test_the_search_column_is_postgresql_s_and_filled_for_old_rows_and_new(
+    new_database: Backend, crawled_store: Store
+) -> None:
+    store = at_revision(new_database(), "0002")
+    try:
+        copy_rows(crawled_store, store)
+        store.upgrade()
+        articles = columns_of(store, "articles")
+        indexes = index_names(store, "articles")
+        if store.is_sqlite:  # FTS5 (revision 0001) serves SQLite: the revision changes nothing
+            assert "search_vector" not in articles
+            assert NOT_MODELLED_INDEXES.isdisjoint(indexes)
+            return
+        assert "search_vector" in articles and indexes >= NOT_MODELLED_INDEXES
+        with store.engine.connect() as conn:
+            empty = (
+                "SELECT count(*) FROM articles WHERE search_vector IS NULL OR search_vector = ''"
+            )
+            assert conn.execute(text(empty)).scalar_one() == 0
+            gin = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_articles_search_vector'"
+            assert "USING gin (search_vector)" in conn.execute(text(gin)).scalar_one()
+        with store.write() as session:  # the ORM writes articles as before; PostgreSQL the vector
+            session.execute(text("UPDATE articles SET title = 'Zalando widens its lead'"))
+        with store.engine.connect() as conn:
+            found = conn.execute(
+                text(
+                    "SELECT count(*) FROM articles "
+                    "WHERE search_vector @@ plainto_tsquery('english', 'widening')"
+                )
+            ).scalar_one()
+            assert found == len(contents(store)["articles"])
+    finally:
+        store.close()

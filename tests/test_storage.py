@@ -202,3 +202,31 @@ def test_a_common_query_gives_the_same_newest_page_and_ranks_a_bounded_set(
     assert sorted(h.id for h in ranked) == sorted(newest_stored)
     assert all(h.snippet for h in ranked)
     assert whole[0] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+
+
+def test_a_ranked_query_with_a_very_common_phrase_puts_title_matches_first(
+    store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past RANK_STATISTICS_LIMIT articles for a phrase, no bm25: titles first, then newest."""
+    import storage.search as search
+
+    with store.write() as session:
+        upsert_articles(
+            session,
+            [
+                article(n, title=f"Temu story {n}" if n in (2, 5) else f"Story {n}")
+                for n in range(1, 7)
+            ],
+        )
+    with store.read() as session:
+        assert not search._is_heavy(session, '"temu"')
+        monkeypatch.setattr(search, "RANK_STATISTICS_LIMIT", 3)
+        assert search._is_heavy(session, '"temu"')
+        assert search._is_heavy(session, '"nothing" "temu"')  # one common phrase is enough
+        ranked = find_articles(session, ArticleQuery(q="temu", order="relevance"))
+        filtered = find_articles(
+            session, ArticleQuery(q="temu", order="relevance", until=NOW - timedelta(days=3))
+        )
+    assert [h.id for h in ranked] == [5, 2, 6, 4, 3, 1]
+    assert [h.id for h in filtered] == [5, 6, 4]  # published before the 17th: stories 4 to 6
+    assert all(h.snippet for h in ranked)

@@ -30,18 +30,28 @@ from storage.views import VIEW_NAMES
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent
 BASELINE = "0001"
-HEAD = "0002"  # the newest revision in versions/; tests/test_migrations.py checks they agree
+HEAD = "0003"  # the newest revision in versions/; tests/test_migrations.py checks they agree
 VERSION_TABLE = "alembic_version"
 
 # what the migrations create beside the tables of storage.tables: the FTS5 index (its
-# shadow tables) and the analysts' views, which a comparison with the models leaves out
+# shadow tables) and the analysts' views, which a comparison with the models leaves out;
+# on PostgreSQL the generated search column of articles and its indexes (revision 0003)
 _NOT_MODELLED_PREFIXES = ("articles_fts",)
+NOT_MODELLED_COLUMNS = {("articles", "search_vector")}
+NOT_MODELLED_INDEXES = {"ix_articles_search_vector", "ix_articles_sort_at_id"}
 
 
 def include_object(
     _obj: Any, name: str | None, type_: str, _reflected: bool, _compare_to: Any
 ) -> bool:
-    """Alembic's filter for comparing the store with the models: the tables only."""
-    if type_ != "table" or name is None:
+    """Alembic's filter for comparing the store with the models: what the models describe."""
+    if name is None:
+        return True
+    if type_ == "column":
+        table = getattr(getattr(_obj, "table", None), "name", None)
+        return (table, name) not in NOT_MODELLED_COLUMNS
+    if type_ == "index":
+        return name not in NOT_MODELLED_INDEXES
+    if type_ != "table":
         return True
     return not (name.startswith(_NOT_MODELLED_PREFIXES) or name in VIEW_NAMES)
