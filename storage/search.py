@@ -91,10 +91,11 @@ def _filters(query: ArticleQuery, params: dict[str, Any]) -> list[str]:
     return where
 
 
-# A query matching more articles than this is not answered by sorting all its hits:
+# A query matching more articles than COMMON is not answered by sorting all its hits:
 # newest first walks the articles by date and checks each against the index until the
-# page is full; ranked, it ranks only this many most recently stored matches.
-CANDIDATES = 2_000
+# page is full; ranked, it ranks only the CANDIDATES most recently stored matches.
+COMMON = 2_000
+CANDIDATES = 500
 # bm25 first counts the articles holding each phrase of the query, reading them all; past
 # this many, a ranked query puts title matches first instead (see _page_ids)
 RANK_STATISTICS_LIMIT = 20_000
@@ -166,8 +167,8 @@ def _sql(
 
     SQLite computes a result column for every row it sorts, so the snippets
     (the costly part) are made in an outer query over the page's ids. A
-    ``common`` query (more than :data:`CANDIDATES` hits) is not sorted whole:
-    see :data:`CANDIDATES`.
+    ``common`` query (more than :data:`COMMON` hits) is not sorted whole:
+    see :data:`COMMON`.
     """
     where = _filters(query, params)
     params["limit"], params["offset"] = query.limit, query.offset
@@ -197,8 +198,8 @@ def _hits_over(session: Session, match: str, limit: int) -> bool:
 
 
 def _is_common(session: Session, match: str) -> bool:
-    """Whether ``match`` has more than :data:`CANDIDATES` hits."""
-    return _hits_over(session, match, CANDIDATES)
+    """Whether ``match`` has more than :data:`COMMON` hits."""
+    return _hits_over(session, match, COMMON)
 
 
 def _is_heavy(session: Session, match: str) -> bool:
@@ -268,14 +269,14 @@ def pg_tsquery(q: str, params: dict[str, Any]) -> str:
 
 
 def _pg_is_common(session: Session, q: str) -> bool:
-    """Whether ``q`` has more than :data:`CANDIDATES` hits on PostgreSQL (counting stops there)."""
-    params: dict[str, Any] = {"over": CANDIDATES + 1}
+    """Whether ``q`` has more than :data:`COMMON` hits on PostgreSQL (counting stops there)."""
+    params: dict[str, Any] = {"over": COMMON + 1}
     tsquery = pg_tsquery(q, params)
     statement = text(
         "SELECT count(*) FROM (SELECT 1 FROM articles a "
         f"WHERE a.search_vector @@ {tsquery} LIMIT :over) hits"
     )
-    return int(session.connection().execute(statement, params).scalar_one()) > CANDIDATES
+    return int(session.connection().execute(statement, params).scalar_one()) > COMMON
 
 
 def _pg_page_ids(query: ArticleQuery, where: list[str], tsquery: str, common: bool) -> str:

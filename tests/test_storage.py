@@ -177,7 +177,7 @@ def test_relevance_without_query_is_a_usage_error(store) -> None:
 def test_a_common_query_gives_the_same_newest_page_and_ranks_a_bounded_set(
     store, monkeypatch: pytest.MonkeyPatch, candidates: int
 ) -> None:
-    """Past CANDIDATES hits, newest first is still exact; ranked looks at the newest stored."""
+    """Past COMMON hits, newest first is still exact; ranked looks at the newest stored."""
     import storage.search as search
 
     with store.write() as session:
@@ -193,6 +193,7 @@ def test_a_common_query_gives_the_same_newest_page_and_ranks_a_bounded_set(
     with store.read() as session:
         whole = [[h.id for h in find_articles(session, q)] for q in queries]
         ranked_whole = find_articles(session, ArticleQuery(q="temu story", order="relevance"))
+        monkeypatch.setattr(search, "COMMON", candidates)
         monkeypatch.setattr(search, "CANDIDATES", candidates)
         assert search._is_common(session, '"temu"')
         assert [[h.id for h in find_articles(session, q)] for q in queries] == whole
