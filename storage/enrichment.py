@@ -284,7 +284,9 @@ def find_figures(session: Session, query: FactQuery) -> list[dict[str, Any]]:
 
 def find_events(session: Session, query: FactQuery) -> list[dict[str, Any]]:
     """Events, newest article first, with their article's url and date."""
-    kind = [col(EventRow.type) == query.type] if query.type else []
+    # compared through an expression, not the column: SQLite would otherwise check each
+    # article of the walk against every event of the type (its index), not the article's
+    kind = [func.coalesce(EventRow.type, "") == query.type] if query.type else []
     return _facts(session, EventRow, query, *kind)
 
 
