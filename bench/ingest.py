@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.enrichment import BARE_EXCLUDED
 from bench.record import record
 from bench.scoring import average, score_document
 from bench.soak import rss_of
@@ -41,7 +42,6 @@ from config import example_watchlist_toml
 CRAWL_TARGET = 80.0  # articles per second
 INGEST_RATIO = 0.8
 MEMORY_TARGET = 1.5e9  # bytes
-BARE_EXCLUDED = ["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
 
 
 @dataclass

@@ -7,12 +7,15 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from config import example_watchlist_toml
 from newsworld import NewsWorld, sources_toml
@@ -53,6 +56,28 @@ def run_cli(
         cwd=cwd or REPO,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def postgres_database(prefix: str = "shopwatch_test") -> Iterator[str]:
+    """A new, empty PostgreSQL database on this machine (its URL); dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # the server is part of this machine; say so clearly
+        admin.dispose()
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def world_config(world: NewsWorld, folder: Path, extra: str = "") -> Path:

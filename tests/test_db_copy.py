@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,9 +38,7 @@ from storage.tables import (
     DigestRecord,
     ServiceLock,
 )
-from tests.conftest import REPO, CrawledWorld, run_cli, world_config
-
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from tests.conftest import REPO, CrawledWorld, postgres_database, run_cli, world_config
 
 
 @pytest.fixture(scope="module")
@@ -133,17 +130,8 @@ def source(crawled: CrawledWorld, tmp_path_factory: pytest.TempPathFactory) -> P
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A new, empty PostgreSQL database; dropped afterwards."""
-    name = f"shopwatch_copy_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # the server is part of this machine; say so clearly
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with postgres_database("shopwatch_copy") as url:
+        yield url
 
 
 def _url(config: Path) -> str:

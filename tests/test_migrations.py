@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, MetaData, create_engine, inspect, select, text
+from sqlalchemy import Connection, MetaData, inspect, select, text
 from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel
 
@@ -40,9 +40,8 @@ from storage.migrations import (
 from storage.runs import latest_runs, start_run
 from storage.tables import CrawlRun
 from storage.views import VIEW_NAMES, create_views, view_sql
-from tests.conftest import REPO, CrawledWorld, run_cli
+from tests.conftest import REPO, CrawledWorld, postgres_database, run_cli
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 NEW_COLUMNS = {"pid", "host"}  # what revision 0002 adds to crawl_runs
 AT = datetime(2026, 11, 3, 9, 30, tzinfo=UTC)
 
@@ -55,27 +54,15 @@ Backend = Callable[[], str]  # makes a new empty database and gives its URL
 @pytest.fixture(params=["sqlite", "postgresql"])
 def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """New empty databases of the backend, as many as the test asks for; dropped afterwards."""
-    made: list[str] = []
     files = iter(range(1000))
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with ExitStack() as databases:
 
-    def make() -> str:
-        if request.param == "sqlite":
-            return f"sqlite:///{tmp_path / f'store{next(files)}.db'}"
-        name = f"shopwatch_test_{uuid.uuid4().hex[:10]}"
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-        except Exception as exc:  # the server is part of this machine; say so clearly
-            pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
-        made.append(name)
-        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        def make() -> str:
+            if request.param == "sqlite":
+                return f"sqlite:///{tmp_path / f'store{next(files)}.db'}"
+            return databases.enter_context(postgres_database())
 
-    yield make
-    with admin.connect() as conn:
-        for name in made:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        yield make
 
 
 def at_revision(url: str, target: str) -> Store:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from config import load_settings
 from storage.alerts import fts_hits
@@ -32,11 +31,10 @@ from storage.engine import Store, open_store
 from storage.outbox import enqueue
 from storage.service import Holder, try_lock
 from storage.tables import Delivery
-from tests.conftest import CliResult, CrawledWorld, run_cli, world_config
+from tests.conftest import CliResult, CrawledWorld, postgres_database, run_cli, world_config
 from tests.servers import LiveApp
 from web.app import create_app
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 # what differs between two crawls of one world whatever the store: ids, times, processes
 VOLATILE = {
     "id",
@@ -64,14 +62,13 @@ class Stores:
 
 @pytest.fixture(scope="module")
 def stores(crawled: CrawledWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
-    name = f"shopwatch_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # the server is part of this machine; say so clearly
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with postgres_database() as url:
+        yield from _crawled_into(url, crawled, tmp_path_factory)
+
+
+def _crawled_into(
+    url: str, crawled: CrawledWorld, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stores]:
     folder = tmp_path_factory.mktemp("postgres")
     config = world_config(crawled.world, folder)
     written = config.read_text(encoding="utf-8")
@@ -80,15 +77,10 @@ def stores(crawled: CrawledWorld, tmp_path_factory: pytest.TempPathFactory) -> I
         encoding="utf-8",
     )
     assert url in config.read_text(encoding="utf-8")
-    try:
-        for _ in range(2):  # crawled twice, as the SQLite store was
-            done = run_cli("crawl", "--json", config=config)
-            assert done.code == 0, done.err
-        yield Stores(config, crawled.config, url)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    for _ in range(2):  # crawled twice, as the SQLite store was
+        done = run_cli("crawl", "--json", config=config)
+        assert done.code == 0, done.err
+    yield Stores(config, crawled.config, url)
 
 
 def both(stores: Stores, *args: str) -> tuple[CliResult, CliResult]:

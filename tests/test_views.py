@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from storage.engine import Store, open_store
@@ -30,9 +29,8 @@ from storage.tables import (
     Story,
 )
 from storage.views import VIEW_NAMES
-from tests.conftest import REPO, CrawledWorld
+from tests.conftest import REPO, CrawledWorld, postgres_database
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 COPIED = (Article, Story, ArticleStory, ArticleEntity, FigureRow, EventRow, PersonRoleRow)
 
 
@@ -49,14 +47,12 @@ def _db(crawled: CrawledWorld) -> Path:
 @pytest.fixture(scope="module")
 def postgres(crawled: CrawledWorld) -> Iterator[Store]:
     """A new PostgreSQL database holding a copy of the crawled store; dropped afterwards."""
-    name = f"shopwatch_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # the server is part of this machine; say so clearly
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
-    store = open_store(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    with postgres_database() as url:
+        yield from _copied_into(url, crawled)
+
+
+def _copied_into(url: str, crawled: CrawledWorld) -> Iterator[Store]:
+    store = open_store(url)
     source = open_store(f"sqlite:///{_db(crawled)}", create=False)
     with Session(source.engine) as reading, Session(store.engine) as writing:
         for table in COPIED:
@@ -75,9 +71,6 @@ def postgres(crawled: CrawledWorld) -> Iterator[Store]:
     source.close()
     yield store
     store.close()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def _sqlite(crawled: CrawledWorld, sql: str) -> list[tuple[Any, ...]]:

@@ -24,11 +24,10 @@ from sqlalchemy.exc import DBAPIError
 
 from crawler.queue import Queue
 from newsworld import NewsWorld, articles
-from tests.conftest import REPO, run_cli, world_config
+from tests.conftest import REPO, postgres_database, run_cli, world_config
 from tests.servers import wait_for
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 @dataclass
@@ -138,20 +137,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path |
     if request.param == "sqlite":
         yield tmp_path / "shopwatch.db"
         return
-    name = f"shopwatch_workers_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except DBAPIError as exc:
-        admin.dispose()
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database("shopwatch_workers") as url:
+        yield url
 
 
 def test_crawl_enqueues_and_two_workers_share_the_world(
