@@ -172,7 +172,10 @@ def test_what_the_outbox_held_before_a_start_is_delivered_by_the_service(
     with SmtpSink() as smtp:
         config = _config(world, tmp_path, smtp, digest_at=None, crawl=NEVER)
         with config.open("a", encoding="utf-8") as extra:
-            extra.write('\n[digest]\nrecipients = ["analyst@example.com"]\n')
+            # a digest that never falls due: only the queued one may be sent, whatever the hour
+            extra.write(
+                '\n[digest]\nrecipients = ["analyst@example.com"]\nschedule = "0 3 29 2 *"\n'
+            )
         config.write_text(
             config.read_text(encoding="utf-8") + '\n[delivery]\nretry_base = "1s"\n',
             encoding="utf-8",
