@@ -34,7 +34,8 @@ def _configure_logging(verbose: bool) -> None:
 def run(ctx: typer.Context) -> None:
     """Run the service: scheduled crawls, alerts after each crawl, the daily digest, retries.
 
-    One service per store: a second one refuses to start. Stop it with SIGTERM or Ctrl-C;
+    One service per store: on SQLite a second one refuses to start; on PostgreSQL it waits
+    as a standby and takes over when the first one dies. Stop it with SIGTERM or Ctrl-C;
     a running crawl gets [scheduler] stop_timeout to finish.
 
     Example: shopwatch --config shopwatch.toml run

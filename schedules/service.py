@@ -1,7 +1,8 @@
 """Scheduling: ``shopwatch run``, the long-running service.
 
 Start: plan the jobs (a bad schedule fails here), take the store's scheduler
-lock (a second service refuses to start), mark runs a dead service left
+lock (a second service refuses to start on SQLite, and waits as a standby on
+PostgreSQL: :mod:`schedules.lock`), mark runs a dead service left
 ``running`` as abandoned, register every job from code (nothing is unpickled
 from an old job store), and catch up a digest whose time passed while the
 service was down, if that was less than ``[digest] grace`` ago. Each job has
@@ -28,7 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from config.model import Settings
 from delivery.digest import digest_key
 from schedules.jobs import Jobs
-from schedules.lock import SCHEDULER_LOCK, StoreLock
+from schedules.lock import scheduler_lock
 from schedules.plan import JobSpec, last_fire_time, plan_jobs
 from shopwatch.errors import LockedError
 from storage.articles import as_utc
@@ -47,7 +48,7 @@ class Service:
         self.settings, self.store = settings, store
         self.specs = plan_jobs(settings)
         self.jobs = Jobs(settings, store, smtp_password)
-        self.lock = StoreLock(store, SCHEDULER_LOCK, settings.scheduler.lock_timeout)
+        self.lock = scheduler_lock(store, settings.scheduler.lock_timeout)
         self.stop_requested = threading.Event()
         self.exit_code = 0
         self.scheduler = BackgroundScheduler(
@@ -66,8 +67,16 @@ class Service:
         self.stop_requested.set()
 
     def run(self, *, install_signals: bool = True) -> int:
-        """Run until asked to stop; returns the exit code."""
-        self.lock.acquire()
+        """Run until asked to stop; returns the exit code.
+
+        On PostgreSQL a second service waits here as a standby until the lock is free.
+        """
+        if install_signals:
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        if not self.lock.acquire(self.stop_requested):
+            log.info("stopped while on standby")
+            return 0
         try:
             with self.store.write() as session:
                 abandoned = abandon_running_jobs(session, datetime.now(UTC))
@@ -76,9 +85,6 @@ class Service:
                     "%d job run(s) left running by a previous service marked abandoned", abandoned
                 )
             self._register(datetime.now(UTC))
-            if install_signals:
-                signal.signal(signal.SIGTERM, self.request_stop)
-                signal.signal(signal.SIGINT, self.request_stop)
             self.scheduler.start()
             log.info("scheduler started with %d job(s)", len(self.specs))
             self.stop_requested.wait()
@@ -129,7 +135,10 @@ class Service:
 
     def _heartbeat(self) -> None:
         if not self.lock.renew():
-            log.error("the scheduler lock was taken by another process; stopping")
+            log.error(
+                "this scheduler no longer holds the store's lock (another one took it, "
+                "or the lock's connection ended); stopping"
+            )
             self.exit_code = LockedError.exit_code
             self.stop_requested.set()
 

@@ -4,6 +4,10 @@ The lock is a row in ``locks``: taking it is an insert, or an update of a row
 whose holder stopped renewing it (``stale_before``) or whose process is known
 dead. Write sessions start with ``BEGIN IMMEDIATE`` on SQLite, so two
 processes racing for the lock are serialised by the database.
+
+On PostgreSQL the lock that counts is a session-level advisory lock, held on
+a connection of its own: the server frees it the moment the holder's session
+ends, however the process died. The row then only names the holder.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import Connection, delete, func, text, update
 from sqlmodel import Session, col, select
 
 from storage.articles import as_utc
@@ -71,6 +75,33 @@ def try_lock(
     session.add(row)
     session.flush()
     return None
+
+
+def try_advisory_lock(conn: Connection, key: int) -> bool:
+    """Take PostgreSQL's session advisory lock ``key`` on ``conn`` if it is free."""
+    return bool(conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+
+
+def set_keepalives(conn: Connection, idle: int, interval: int, count: int) -> None:
+    """The server's TCP keepalives for this session: it notices a vanished client in time."""
+    for name, value in (("idle", idle), ("interval", interval), ("count", count)):
+        conn.execute(text(f"SET tcp_keepalives_{name} = {int(value)}"))
+
+
+def advisory_unlock(conn: Connection, key: int) -> None:
+    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
+def holds_advisory_lock(conn: Connection, key: int) -> bool:
+    """Whether this connection's session still holds advisory lock ``key``."""
+    row = conn.execute(
+        text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = :key"
+        ),
+        {"key": key},
+    ).scalar()
+    return bool(row)
 
 
 def lock_holder(session: Session, name: str) -> Holder | None:

@@ -182,6 +182,7 @@ def _pg_scalar(url: str, sql: str) -> Any:
         engine.dispose()
 
 
+@pytest.mark.fault(22)
 def test_copy_into_postgresql_is_complete_and_runs_again_without_copying_twice(
     source: Path, pg_url: str
 ) -> None:
@@ -201,6 +202,7 @@ def test_copy_into_postgresql_is_complete_and_runs_again_without_copying_twice(
     assert _contents(pg_url) == expected
 
 
+@pytest.mark.fault(22)
 def test_a_killed_copy_finishes_when_run_again(source: Path, pg_url: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SHOPWATCH_CONFIG"}
     command = [sys.executable, "-m", "shopwatch", "--config", str(source)]
@@ -343,6 +345,7 @@ def test_copy_refuses_one_store_under_two_names(pg_url: str) -> None:
         second.close()
 
 
+@pytest.mark.fault(22)
 def test_copy_refuses_a_target_with_another_stores_data(
     source: Path, pg_url: str, tmp_path: Path, crawled: CrawledWorld
 ) -> None:

@@ -181,6 +181,7 @@ def test_crawl_enqueues_and_two_workers_share_the_world(
     assert Queue(shared.client, shared.prefix).idle()
 
 
+@pytest.mark.fault(21)
 def test_a_killed_worker_loses_nothing(
     world: NewsWorld, tmp_path: Path, shared: Shared, workers: list[subprocess.Popen[str]]
 ) -> None:
@@ -209,6 +210,7 @@ def test_a_killed_worker_loses_nothing(
     assert shared.client.smembers(queue.keys.workers) == set(), "the dead worker is remembered"
 
 
+@pytest.mark.fault(21)
 def test_each_feed_is_fetched_once_a_round(
     world: NewsWorld, tmp_path: Path, shared: Shared, workers: list[subprocess.Popen[str]]
 ) -> None:
@@ -252,6 +254,7 @@ def test_queue_must_be_a_redis_url(tmp_path: Path, world: NewsWorld) -> None:
     assert "crawl.queue" in result.err and "redis://" in result.err
 
 
+@pytest.mark.fault(21)
 def test_sigterm_puts_the_unfinished_requests_back(
     world: NewsWorld, tmp_path: Path, shared: Shared, workers: list[subprocess.Popen[str]]
 ) -> None:
@@ -273,6 +276,7 @@ def test_sigterm_puts_the_unfinished_requests_back(
     assert stored(db) == (len(articles()), len(articles()))
 
 
+@pytest.mark.fault(21)
 def test_expired_workers_requests_go_back(shared: Shared) -> None:
     import time
 
