@@ -1,7 +1,10 @@
-"""Search benchmark: the store's full-text search over a large synthetic store (SQLite FTS5).
+"""Search benchmark: the store's full-text search over a large synthetic store.
 
-``python -m bench search [--articles 1000000] [--requests 20] [--record]``
+``python -m bench search [--articles 1000000] [--store sqlite|postgresql] [--requests 20]
+[--record]``
 
+SQLite is FTS5; PostgreSQL (this machine's server) is the stored ``tsvector``
+column and its GIN index.
 The store is :mod:`bench.synthetic`'s (built once and cached; a million
 articles take a while). Each kind of query is asked newest first and ranked
 by relevance, through :func:`storage.search.find_articles` (the function the
@@ -18,8 +21,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
+
 from bench.record import record
-from bench.synthetic import synthetic_store
+from bench.synthetic import synthetic_postgres, synthetic_store
 from storage.engine import Store, open_store
 from storage.search import ArticleQuery, find_articles
 
@@ -92,13 +97,19 @@ def measure(store: Store, rare: str, requests: int) -> list[tuple[str, str, floa
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench search", description=__doc__)
     parser.add_argument("--articles", type=int, default=1_000_000)
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--rebuild", action="store_true", help="build the store again")
     parser.add_argument("--record", action="store_true", help="write docs/benchmarks.md")
     args = parser.parse_args(argv)
-    bulk = args.articles > 200_000  # see bench.synthetic._bulk_build
-    synthetic = synthetic_store(args.articles, rebuild=args.rebuild, bulk=bulk)
-    store = open_store(f"sqlite:///{synthetic.path}")
+    postgres = args.store == "postgresql"
+    bulk = args.articles > 200_000  # see bench.synthetic._bulk_build and _pg_bulk_build
+    if postgres:
+        synthetic = synthetic_postgres(args.articles, rebuild=args.rebuild)
+    else:
+        synthetic = synthetic_store(args.articles, rebuild=args.rebuild, bulk=bulk)
+    store = open_store(synthetic.store_url)
+    size = _size(store) if postgres else synthetic.path.stat().st_size
     results = measure(store, synthetic.rare_term, args.requests)
     store.close()
     worst = max(p95 for *_, p95 in results)
@@ -110,15 +121,25 @@ def main(argv: list[str]) -> int:
     table = "\n".join(
         ["| query | order | p50 ms | p95 ms | target (p95) |", "|---|---|---|---|---|", *rows]
     )
+    engine = "PostgreSQL tsvector + GIN" if postgres else "SQLite FTS5"
+    built = "the GIN index made in one pass" if postgres else "the FTS index made in one pass"
     note = (
-        f"{args.articles:,} synthetic articles (SQLite FTS5, "
-        f"{synthetic.path.stat().st_size / 2**30:.1f} GiB"
-        f"{', built in bulk: the FTS index made in one pass' if bulk else ''}), "
+        f"{args.articles:,} synthetic articles ({engine}, "
+        f"{size / 2**30:.1f} GiB{f', built in bulk: {built}' if bulk else ''}), "
         "`storage.search.find_articles`, "
         f"a page of 20 with snippets, {args.requests} queries per kind and order after warm-up "
         "(`python -m bench search`)."
     )
     print(f"search benchmark: {note}\n\n{table}")
     if args.record:
-        record(f"search-{args.articles}", f"{note}\n\n{table}\n")
+        section = f"search-pg-{args.articles}" if postgres else f"search-{args.articles}"
+        record(section, f"{note}\n\n{table}\n")
     return 0 if worst <= TARGET_MS else 1
+
+
+def _size(store: Store) -> int:
+    """The PostgreSQL database's size in bytes."""
+    with store.read() as session:
+        return int(
+            session.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+        )

@@ -277,6 +277,12 @@ class DigestSettings(_Section):
     sender: Email = "shopwatch@localhost"
     grace: Duration = Field(default=timedelta(hours=6), description="catch-up after downtime")
     stories_per_entity: int = Field(default=5, ge=1, le=100)
+    figures_per_entity: int = Field(
+        default=10, ge=1, le=500, description="figures listed per entity, most restated first"
+    )
+    events_per_entity: int = Field(
+        default=10, ge=1, le=500, description="events listed per entity, biggest stories first"
+    )
     chart_days: int = Field(default=14, ge=2, le=366)
 
 

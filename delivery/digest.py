@@ -120,17 +120,24 @@ def _stories(
 
 
 def _figures(
-    entity: str, rows: Sequence[FigureRow], by_id: dict[int, WindowArticle]
-) -> list[FigureLine]:
-    seen: set[tuple[object, ...]] = set()
-    lines = []
+    entity: str, rows: Sequence[FigureRow], by_id: dict[int, WindowArticle], limit: int
+) -> tuple[list[FigureLine], int]:
+    """The entity's distinct figures, the most restated first (then the newest); and how
+    many more there were than ``limit``."""
+    firsts: dict[tuple[object, ...], FigureRow] = {}
+    stated: Counter[tuple[object, ...]] = Counter()
     for row in rows:
         if row.entity != entity:
             continue
         same = (row.metric, row.value, row.value_max, row.unit, row.currency, row.change)
-        if same in seen:  # restated by another outlet or another paragraph
-            continue
-        seen.add(same)
+        stated[same] += 1  # restated by another outlet or another paragraph
+        firsts.setdefault(same, row)
+    ranked = sorted(
+        firsts, key=lambda key: (-stated[key], -by_id[firsts[key].article_id].at.timestamp())
+    )
+    lines = []
+    for key in ranked[:limit]:
+        row = firsts[key]
         lines.append(
             FigureLine(
                 row.entity,
@@ -146,26 +153,37 @@ def _figures(
                 _link(by_id[row.article_id]),
             )
         )
-    return lines
+    return lines, max(len(ranked) - limit, 0)
 
 
 def _events(
-    entity: str, rows: Sequence[EventRow], by_id: dict[int, WindowArticle]
-) -> list[EventLine]:
-    seen: set[tuple[object, ...]] = set()
-    lines = []
+    entity: str,
+    rows: Sequence[EventRow],
+    by_id: dict[int, WindowArticle],
+    sizes: dict[int, int],
+    limit: int,
+) -> tuple[list[EventLine], int]:
+    """One line per event type and story, the stories told by the most articles first
+    (then the newest); and how many more there were than ``limit``."""
+    firsts: dict[tuple[str, int], EventRow] = {}
     for row in rows:
         if row.entity != entity:
             continue
         article = by_id[row.article_id]
         story = article.story_id if article.story_id is not None else -article.id
-        if (row.type, story) in seen:  # one line per event type and story
-            continue
-        seen.add((row.type, story))
-        lines.append(
-            EventLine(row.type, row.entity, list(row.persons), row.sentence, _link(article))
+        firsts.setdefault((row.type, story), row)  # one line per event type and story
+
+    def rank(key: tuple[str, int]) -> tuple[int, float]:
+        return (-sizes.get(key[1], 1), -by_id[firsts[key].article_id].at.timestamp())
+
+    ranked = sorted(firsts, key=rank)
+    lines = [
+        EventLine(
+            row.type, row.entity, list(row.persons), row.sentence, _link(by_id[row.article_id])
         )
-    return lines
+        for row in (firsts[key] for key in ranked[:limit])
+    ]
+    return lines, max(len(ranked) - limit, 0)
 
 
 def _chart(
@@ -208,6 +226,8 @@ def build_digest(
     times: Sequence[tuple[str, datetime]],
     *,
     stories_per_entity: int = 5,
+    figures_per_entity: int = 10,
+    events_per_entity: int = 10,
     chart_days: int = 14,
 ) -> Digest:
     """Assemble the digest of ``window`` from the store's answers (pure)."""
@@ -225,16 +245,22 @@ def build_digest(
         if entity is not None and entity in mentions:  # a figure or event: a section too
             per_entity.setdefault(entity, [])
     ranked = sorted(per_entity, key=lambda name: (-len(per_entity[name]), -mentions[name], name))
-    sections = [
-        EntitySection(
-            entity=name,
-            articles=len(per_entity[name]),
-            stories=_stories(per_entity[name], grouped, stories_per_entity),
-            figures=_figures(name, figures, by_id),
-            events=_events(name, events, by_id),
+    sizes = {story: len(group) for story, group in grouped.items()}
+    sections = []
+    for name in ranked:
+        figure_lines, more_figures = _figures(name, figures, by_id, figures_per_entity)
+        event_lines, more_events = _events(name, events, by_id, sizes, events_per_entity)
+        sections.append(
+            EntitySection(
+                entity=name,
+                articles=len(per_entity[name]),
+                stories=_stories(per_entity[name], grouped, stories_per_entity),
+                figures=figure_lines,
+                events=event_lines,
+                more_figures=more_figures,
+                more_events=more_events,
+            )
         )
-        for name in ranked
-    ]
     story_ids = {a.story_id if a.story_id is not None else -a.id for a in articles}
     axis, series = _chart(window, times, chart_days)
     return Digest(
@@ -271,6 +297,8 @@ def make_digest(store: Store, settings: DigestSettings, window: Window) -> Diges
         members,
         times,
         stories_per_entity=settings.stories_per_entity,
+        figures_per_entity=settings.figures_per_entity,
+        events_per_entity=settings.events_per_entity,
         chart_days=settings.chart_days,
     )
 

@@ -64,6 +64,8 @@ class EntitySection:
     stories: list[StoryLine]
     figures: list[FigureLine]
     events: list[EventLine]
+    more_figures: int = 0  # distinct figures beyond [digest] figures_per_entity
+    more_events: int = 0  # event lines beyond [digest] events_per_entity
 
 
 @dataclass(frozen=True)

@@ -225,13 +225,21 @@ def find_articles(session: Session, query: ArticleQuery) -> list[ArticleHit]:
     params: dict[str, Any] = {}
     searching = query.q is not None and bool(query.q.strip())
     if session.connection().dialect.name == "postgresql":
-        common = searching and _pg_is_common(session, query.q or "")
-        sql = _pg_sql(query, params, common=common)
+        budget = _pg_walk_budget(session, query.q or "", query) if searching else None
+        hits = _hits(session, _pg_sql(query, params, budget=budget), params)
+        if budget is not None and len(hits) < query.limit:  # the walk came short: exactly
+            params = {}
+            hits = _hits(session, _pg_sql(query, params, budget=None), params)
     else:
         match = quote_fts_query(query.q or "")
         common = searching and _is_common(session, match)
         heavy = searching and query.order == "relevance" and _is_heavy(session, match)
-        sql = _sql(query, params, common=common, heavy=heavy)
+        hits = _hits(session, _sql(query, params, common=common, heavy=heavy), params)
+    _attach_entities(session, hits)
+    return hits
+
+
+def _hits(session: Session, sql: str, params: dict[str, Any]) -> list[ArticleHit]:
     statement = text(sql)
     binds = [bindparam(name, type_=UTCDateTime()) for name in ("since", "until") if name in params]
     if "sources" in params:
@@ -240,9 +248,7 @@ def find_articles(session: Session, query: ArticleQuery) -> list[ArticleHit]:
         published_at=UTCDateTime(), fetched_at=UTCDateTime()
     )
     rows = session.connection().execute(typed, params).mappings().all()
-    hits = [ArticleHit(**dict(row)) for row in rows]
-    _attach_entities(session, hits)
-    return hits
+    return [ArticleHit(**dict(row)) for row in rows]
 
 
 # --- PostgreSQL: the generated tsvector column articles.search_vector (revision 0003) ---
@@ -271,47 +277,102 @@ def pg_tsquery(q: str, params: dict[str, Any]) -> str:
     return "(" + " && ".join(parts) + ")" if parts else "''::tsquery"
 
 
-def _pg_is_common(session: Session, q: str) -> bool:
-    """Whether ``q`` has more than :data:`COMMON` hits on PostgreSQL (counting stops there)."""
-    params: dict[str, Any] = {"over": COMMON + 1}
+# The planner's selectivity for a word its statistics do not hold (DEFAULT_TS_MATCH_SEL)
+PG_UNKNOWN_SELECTIVITY = 0.005
+
+
+def _pg_expected(session: Session, q: str) -> tuple[float, float]:
+    """(the hits the planner expects for ``q``, the articles): statistics only, nothing read.
+
+    Unlike SQLite's bounded count, counting on PostgreSQL reads each candidate's
+    ``tsvector`` (about 25 µs each), so a count of 2,000 hits of a middling
+    word costs more than the page itself.
+    """
+    params: dict[str, Any] = {}
     tsquery = pg_tsquery(q, params)
-    statement = text(
-        "SELECT count(*) FROM (SELECT 1 FROM articles a "
-        f"WHERE a.search_vector @@ {tsquery} LIMIT :over) hits"
-    )
-    return int(session.connection().execute(statement, params).scalar_one()) > COMMON
+    conn = session.connection()
+    plan = conn.execute(
+        text(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM articles a WHERE a.search_vector @@ {tsquery}"),
+        params,
+    ).scalar_one()
+    total = conn.execute(
+        text("SELECT greatest(reltuples, 1) FROM pg_class WHERE oid = 'articles'::regclass")
+    ).scalar_one()
+    return float(plan[0]["Plan"]["Plan Rows"]), float(total)
 
 
-def _pg_page_ids(query: ArticleQuery, where: list[str], tsquery: str, common: bool) -> str:
+def _pg_walk_budget(session: Session, q: str, query: ArticleQuery) -> int | None:
+    """How many of the newest articles a walk may read for ``q``, or None to ask the index.
+
+    A query the planner expects in more than :data:`COMMON` articles, and in more
+    than it guesses for an unknown word, walks the newest articles (newest first:
+    by date; ranked: the most recently stored) and checks each, stopping when the
+    page (ranked: the :data:`CANDIDATES`) is full. The walk may read four times the
+    articles the expected share needs; a walk that comes back short (the words are
+    rarer together than apart) is asked again through the index, exactly.
+    """
+    expected, total = _pg_expected(session, q)
+    if expected <= max(COMMON, PG_UNKNOWN_SELECTIVITY * total):
+        return None
+    need = query.offset + query.limit
+    if query.order == "relevance":
+        need = max(CANDIDATES, need)
+    return int(min(max(4 * need * total / expected, COMMON), total))
+
+
+def _pg_page_ids(query: ArticleQuery, where: list[str], tsquery: str, budget: int | None) -> str:
     """The SQL of the page's ids (and scores) for a full-text query on PostgreSQL."""
-    clause = " AND ".join([f"a.search_vector @@ {tsquery}", *where])
-    if query.order != "relevance":  # the planner walks ix_articles_sort_at_id when hits abound
+    match = f"a.search_vector @@ {tsquery}"
+    newest = "a.sort_at DESC, a.id DESC"
+    if budget is not None:  # the newest articles, cheap filters first, each then checked
+        key = newest if query.order != "relevance" else "a.id DESC"
+        cheap = f" WHERE {' AND '.join(where)}" if where else ""
+        walk = f"(SELECT * FROM articles a{cheap} ORDER BY {key} LIMIT :budget) a"
+        if query.order != "relevance":
+            return (
+                f"SELECT a.id AS id, 0 AS score FROM {walk} WHERE {match} "
+                f"ORDER BY {newest} LIMIT :limit OFFSET :offset"
+            )
+        rank = f"ts_rank_cd({_PG_WEIGHTS}, a.search_vector, {tsquery})"
         return (
-            f"SELECT a.id AS id, 0 AS score FROM articles a WHERE {clause} "
-            "ORDER BY a.sort_at DESC, a.id DESC LIMIT :limit OFFSET :offset"
+            f"SELECT id, score FROM (SELECT a.id AS id, {rank} AS score FROM {walk} "
+            f"WHERE {match} ORDER BY {key} LIMIT :candidates) ranked "
+            "ORDER BY score DESC, id DESC LIMIT :limit OFFSET :offset"
+        )
+    clause = " AND ".join([match, *where])
+    if query.order != "relevance":
+        # few hits: all of them from the GIN index, then sorted. (Asked in one query, the
+        # planner may walk the dates for a word its statistics do not know, reading every
+        # article for a handful of hits: 0.8 s at 100,000 articles.)
+        return (
+            f"WITH hits AS MATERIALIZED (SELECT a.id, a.sort_at FROM articles a WHERE {clause}) "
+            "SELECT id, 0 AS score FROM hits "
+            "ORDER BY sort_at DESC, id DESC LIMIT :limit OFFSET :offset"
         )
     rank = f"ts_rank_cd({_PG_WEIGHTS}, a.search_vector, {tsquery})"
-    bound = " ORDER BY a.id DESC LIMIT :candidates" if common else ""
     return (
         f"SELECT id, score FROM (SELECT a.id AS id, {rank} AS score FROM articles a "
-        f"WHERE {clause}{bound}) ranked ORDER BY score DESC, id DESC LIMIT :limit OFFSET :offset"
+        f"WHERE {clause}) ranked ORDER BY score DESC, id DESC LIMIT :limit OFFSET :offset"
     )
 
 
-def _pg_sql(query: ArticleQuery, params: dict[str, Any], *, common: bool = False) -> str:
+def _pg_sql(query: ArticleQuery, params: dict[str, Any], *, budget: int | None = None) -> str:
     """The page of results on PostgreSQL: ids first, then the columns and snippets of that page.
 
-    A ranked ``common`` query ranks only the :data:`CANDIDATES` most recently
-    stored hits, as on SQLite.
+    With a ``budget`` the page comes from a walk over that many of the newest
+    articles (:func:`_pg_walk_budget`); ranked, only the :data:`CANDIDATES` most
+    recently stored hits of the walk are ranked, as on SQLite.
     """
     where = _filters(query, params)
     params["limit"], params["offset"] = query.limit, query.offset
     if query.q is None or not query.q.strip():
         return _listing(query, where)
     tsquery = pg_tsquery(query.q, params)
-    params["candidates"] = max(CANDIDATES, query.offset + query.limit)
+    if budget is not None:
+        params["budget"] = budget
+        params["candidates"] = max(CANDIDATES, query.offset + query.limit)
     params["headline"] = _HEADLINE
-    page = _pg_page_ids(query, where, tsquery, common)
+    page = _pg_page_ids(query, where, tsquery, budget)
     order = "p.score DESC, p.id DESC" if query.order == "relevance" else "a.sort_at DESC, a.id DESC"
     return (  # ts_headline reads the whole text: only for the page's rows
         f"SELECT {_COLUMNS}, ts_headline('english', a.text, {tsquery}, :headline) AS snippet "
