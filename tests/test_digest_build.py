@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from delivery.digest import about, build_digest, digest_key, scheduled_window, window_for
+from delivery.render import render_html, render_text
 from shopwatch.errors import UsageError
 from storage.digest import StoryMember, WindowArticle
 from storage.tables import EventRow, FigureRow
@@ -125,3 +126,54 @@ def test_digest_key_ignores_order_and_case_of_recipients() -> None:
     assert digest_key(day, ["B@x.org", "a@x.org"]) == digest_key(day, ["a@x.org", "b@x.org "])
     assert digest_key(day, ["a@x.org"]) != digest_key(day, ["a@x.org", "b@x.org"])
     assert digest_key(day, ["a@x.org"]) != digest_key(day + timedelta(days=1), ["a@x.org"])
+
+
+def test_a_section_lists_its_most_restated_figures_and_biggest_stories_and_says_how_many_more() -> (
+    None
+):
+    articles = [article(n, f"outlet-{n % 4}", {"Temu": 5}, story=n // 3) for n in range(1, 31)]
+    # figure values 1..14 once each, and 99 stated by five articles: it comes first
+    figures = [fig(n, "Temu", float(n)) for n in range(1, 15)]
+    figures += [fig(n, "Temu", 99.0) for n in (20, 21, 22, 23, 24)]
+    events = [
+        EventRow(
+            article_id=n,
+            type="launch",
+            entity="Temu",
+            trigger="t",
+            sentence=f"s{n}",
+            start=0,
+            end=1,
+        )
+        for n in range(1, 31)
+    ]
+    # story 9 (articles 27-29) has three members, the others one each in this list
+    members = [
+        StoryMember(9, "Big", AT, f"outlet-{n % 4}", f"https://x.example/{n}", f"T{n}", AT)
+        for n in (27, 28, 29)
+    ]
+    digest = build_digest(
+        WINDOW, articles, figures, events, members, [], figures_per_entity=4, events_per_entity=3
+    )
+    (temu,) = digest.sections
+    assert [f.value for f in temu.figures][0] == 99.0  # the most restated first
+    assert [f.value for f in temu.figures][1:] == [14.0, 13.0, 12.0]  # then the newest
+    assert temu.more_figures == 15 - 4
+    assert temu.events[0].link.url.endswith("/27")  # the story told by three articles first
+    assert len(temu.events) == 3
+    stories = {a.story_id for a in articles}
+    assert temu.more_events == len(stories) - 3  # one line per event type and story
+    text = render_text(digest)
+    assert 'and 11 more figures in the window: shopwatch figures --entity "Temu"' in text
+    assert f"and {len(stories) - 3} more events in the window" in text
+    html = render_html(digest, None)
+    assert "and 11 more figures in the window" in html
+    assert html.count('<td class="num"') == 4
+
+
+def test_a_section_within_its_caps_says_nothing_more() -> None:
+    articles = [article(1, "a", {"Temu": 5})]
+    digest = build_digest(WINDOW, articles, [fig(1, "Temu", 3.0)], [], [], [])
+    (temu,) = digest.sections
+    assert temu.more_figures == 0 and temu.more_events == 0
+    assert "more figures" not in render_text(digest)
