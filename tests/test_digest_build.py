@@ -156,7 +156,7 @@ def test_a_section_lists_its_most_restated_figures_and_biggest_stories_and_says_
         WINDOW, articles, figures, events, members, [], figures_per_entity=4, events_per_entity=3
     )
     (temu,) = digest.sections
-    assert [f.value for f in temu.figures][0] == 99.0  # the most restated first
+    assert temu.figures[0].value == 99.0  # the most restated first
     assert [f.value for f in temu.figures][1:] == [14.0, 13.0, 12.0]  # then the newest
     assert temu.more_figures == 15 - 4
     assert temu.events[0].link.url.endswith("/27")  # the story told by three articles first
