@@ -50,6 +50,7 @@ class Run:
     peak_rss: int
     server_cpu: float
     totals: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process role
 
 
 def _config(folder: Path, server: WorldServer, processes: int) -> Path:
@@ -64,23 +65,50 @@ def _config(folder: Path, server: WorldServer, processes: int) -> Path:
     return path
 
 
-def _tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants."""
-    found, queue = [], [pid]
+def _depths(pid: int) -> dict[int, int]:
+    """``pid`` and its descendants, each with its depth below ``pid``."""
+    found, queue = {}, [(pid, 0)]
     while queue:
-        current = queue.pop()
-        found.append(current)
+        current, depth = queue.pop()
+        found[current] = depth
         for task in Path(f"/proc/{current}/task").glob("*"):
             try:
-                queue += [int(x) for x in (task / "children").read_text().split()]
+                queue += [(int(x), depth + 1) for x in (task / "children").read_text().split()]
             except OSError:
                 continue
     return found
 
 
-def _watch_memory(pid: int, stop: threading.Event, peak: list[int]) -> None:
+def _cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of process ``pid`` so far (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+ROLES = {0: "crawl command", 1: "enrichment process", 2: "model worker"}
+
+
+def _watch(pid: int, stop: threading.Event, peak: list[int], cpu: dict[int, tuple]) -> None:
+    """Peak RSS of the tree, and each process's last CPU time and depth, every 0.1 s."""
     while not stop.wait(0.1):
-        peak[0] = max(peak[0], sum(rss_of(p) for p in _tree(pid)))
+        depths = _depths(pid)
+        peak[0] = max(peak[0], sum(rss_of(p) for p in depths))
+        for process, depth in depths.items():
+            seconds = _cpu_seconds(process)
+            if seconds is not None:
+                cpu[process] = (depth, seconds)
+
+
+def cpu_by_role(cpu: dict[int, tuple]) -> dict[str, float]:
+    """CPU seconds per role (by depth: the command, the enrichment child, the model worker)."""
+    roles: dict[str, float] = {}
+    for depth, seconds in cpu.values():
+        role = ROLES.get(depth, f"depth {depth}")
+        roles[role] = roles.get(role, 0.0) + seconds
+    return roles
 
 
 def crawl_once(folder: Path, server: WorldServer, *, enrich: bool, processes: int = 1) -> Run:
@@ -96,8 +124,8 @@ def crawl_once(folder: Path, server: WorldServer, *, enrich: bool, processes: in
     child = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env
     )
-    stop, peak = threading.Event(), [0]
-    watcher = threading.Thread(target=_watch_memory, args=(child.pid, stop, peak), daemon=True)
+    stop, peak, cpu = threading.Event(), [0], {}
+    watcher = threading.Thread(target=_watch, args=(child.pid, stop, peak, cpu), daemon=True)
     watcher.start()
     out, err = child.communicate(timeout=3600)
     seconds = time.perf_counter() - started
@@ -105,7 +133,9 @@ def crawl_once(folder: Path, server: WorldServer, *, enrich: bool, processes: in
     watcher.join()
     if child.returncode != 0:
         raise SystemExit(f"crawl failed ({child.returncode}): {err[-3000:]}")
-    return Run(seconds, peak[0], server.cpu_seconds() - cpu_before, json.loads(out))
+    run = Run(seconds, peak[0], server.cpu_seconds() - cpu_before, json.loads(out))
+    run.cpu = cpu_by_role(cpu)
+    return run
 
 
 def stored(folder: Path) -> list[tuple[str, str, int]]:
@@ -142,6 +172,10 @@ def bare_ner(texts: list[str], processes: int, model: object) -> float:
     for _doc in model.pipe(texts, batch_size=32, n_process=processes):  # type: ignore[attr-defined]
         pass
     return time.perf_counter() - started
+
+
+def _cpu(run: Run) -> str:
+    return ", ".join(f"{role} {seconds:.0f} s" for role, seconds in sorted(run.cpu.items()))
 
 
 def main_crawl(argv: list[str]) -> int:
@@ -216,8 +250,10 @@ def main_ingest(argv: list[str]) -> int:
             check = check_store(folder, world, server.port)
             bare.append(bare_ner(texts, args.processes, model))
             print(f"pass {number + 1}: ingest {args.articles / runs[-1].seconds:.1f}/s, "
-                  f"bare NER {args.articles / bare[-1]:.1f}/s, {check}", flush=True)  # fmt: skip
+                  f"bare NER {args.articles / bare[-1]:.1f}/s, {check}, CPU s {_cpu(runs[-1])}",
+                  flush=True)  # fmt: skip
     ingest_s, bare_s = statistics.median(r.seconds for r in runs), statistics.median(bare)
+    median_run = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
     ratio = bare_s / ingest_s
     peak = max(r.peak_rss for r in runs)
     found = check["with_figure"] / max(check["stored"], 1)
@@ -239,6 +275,7 @@ def main_ingest(argv: list[str]) -> int:
             f"{check['expected']:,} | all |",
             f"| articles whose planted percentage was found | {found:.1%} | all |",
             f"| world server CPU | {statistics.median(r.server_cpu for r in runs):.1f} s | |",
+            f"| CPU time of each process (median pass) | {_cpu(median_run)} | |",
         ]
     )
     print(table)

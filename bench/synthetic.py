@@ -259,13 +259,17 @@ def _pg_database(count: int) -> str:
     return f"shopwatch_bench_synthetic_{count}_v{VERSION}"
 
 
-def _pg_complete(admin: Any, name: str, count: int) -> bool:
-    """Whether database ``name`` holds a finished build (its ``bench_synthetic`` row)."""
+def _pg_exists(admin: Any, name: str) -> bool:
     with admin.connect() as conn:
         found = conn.execute(
             text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
         ).first()
-    if found is None:
+    return found is not None
+
+
+def _pg_complete(admin: Any, name: str, count: int) -> bool:
+    """Whether database ``name`` holds a finished build (its ``bench_synthetic`` row)."""
+    if not _pg_exists(admin, name):
         return False
     engine = create_engine(f"{PG_SERVER}/{name}")
     try:
@@ -280,20 +284,44 @@ def _pg_complete(admin: Any, name: str, count: int) -> bool:
     return row is not None and row[0] == count
 
 
-def _pg_bulk_build(store: Store, count: int) -> float:
-    """:func:`build` with the two search indexes dropped while the rows go in, then made once.
+BLOCK = 50_000  # articles a bulk build stores at a time, in one of two processes
 
-    PostgreSQL still computes each article's ``search_vector`` as it is
-    inserted (a generated column); only the GIN index and the date index are
-    deferred, so they are built in one sorted pass instead of row by row.
+
+def _build_block(url: str, first: int) -> int:
+    """Store block ``first`` (:data:`BLOCK` articles) and record it as complete."""
+    store = open_store(url)
+    try:
+        build(store, BLOCK, first=first, seed=first + 7)
+        with store.write() as session:
+            session.execute(text("INSERT INTO bench_blocks VALUES (:first)"), {"first": first})
+    finally:
+        store.close()
+    return first
+
+
+def _pg_bulk_build(store: Store, count: int) -> float:
+    """:func:`build` in blocks, two at a time, with the search indexes made once at the end.
+
+    PostgreSQL computes each article's ``search_vector`` as it is inserted (a
+    generated column), one core per connection: two processes insert blocks
+    side by side. The GIN index and the date index are dropped first and built
+    at the end, in one sorted pass each. A build that was stopped resumes:
+    finished blocks are in ``bench_blocks``; a block begun again may put the
+    articles it had stored into a second story (the search benchmark does not
+    read stories).
     """
+    from concurrent.futures import ProcessPoolExecutor
+
     started = time.perf_counter()
     with store.write() as session:
         session.execute(text("DROP INDEX IF EXISTS ix_articles_search_vector"))
         session.execute(text("DROP INDEX IF EXISTS ix_articles_sort_at_id"))
-    for first in range(0, count, 50_000):
-        build(store, min(50_000, count - first), first=first, seed=first + 7)
-        print(f"  {min(first + 50_000, count):,} articles stored", flush=True)
+        session.execute(text("CREATE TABLE IF NOT EXISTS bench_blocks (first int PRIMARY KEY)"))
+        done = set(session.execute(text("SELECT first FROM bench_blocks")).scalars())
+    todo = [first for first in range(0, count, BLOCK) if first not in done]
+    with ProcessPoolExecutor(2) as pool:
+        for number, first in enumerate(pool.map(_build_block, [store.url] * len(todo), todo)):
+            print(f"  block {first:,} stored ({len(done) + number + 1} of {count // BLOCK})")
     print("  indexing the text (GIN) and the dates…", flush=True)
     with store.write() as session:
         session.execute(text("SET maintenance_work_mem = '1GB'"))
@@ -303,7 +331,7 @@ def _pg_bulk_build(store: Store, count: int) -> float:
         session.execute(
             text("CREATE INDEX ix_articles_sort_at_id ON articles (sort_at DESC, id DESC)")
         )
-    return count / (time.perf_counter() - started)
+    return (count - len(done) * BLOCK) / (time.perf_counter() - started)
 
 
 def synthetic_postgres(count: int, *, rebuild: bool = False) -> Synthetic:
@@ -311,16 +339,19 @@ def synthetic_postgres(count: int, *, rebuild: bool = False) -> Synthetic:
 
     It is kept as database ``shopwatch_bench_synthetic_COUNT_vN`` between runs
     (a cache, as the SQLite files are; drop it to reclaim the space). Over
-    200,000 articles it is built with :func:`_pg_bulk_build`.
+    200,000 articles it is built with :func:`_pg_bulk_build`, and a stopped
+    build resumes where it stopped.
     """
     name = _pg_database(count)
     url = f"{PG_SERVER}/{name}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     try:
         if rebuild or not _pg_complete(admin, name, count):
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            resume = count > 200_000 and not rebuild and _pg_exists(admin, name)
+            if not resume:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))
             store = open_store(url)
             rate = _pg_bulk_build(store, count) if count > 200_000 else build(store, count)
             with store.write() as session:

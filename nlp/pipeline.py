@@ -142,46 +142,71 @@ def _clean_name(text: str) -> str:
     return name.strip()
 
 
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What the rules read of one spaCy document: small values, cheap to send to a process.
+
+    ``entities`` are ``(start_char, end_char, label, ent_id)``; the text is the
+    caller's own (spaCy's tokenisation keeps it, character for character).
+    """
+
+    tokens: int
+    sentences: list[tuple[int, int]]
+    entities: list[tuple[int, int, str, str]]
+
+
+def parse_doc(doc: Any) -> Parsed:
+    return Parsed(
+        len(doc),
+        [(s.start_char, s.end_char) for s in doc.sents],
+        [(e.start_char, e.end_char, e.label_, e.ent_id_) for e in doc.ents],
+    )
+
+
 def _spans(
-    doc: Any, text: str
+    parsed: Parsed, text: str
 ) -> tuple[list[EntitySpan], list[PersonSpan], Counter[tuple[str, str]]]:
     entities: list[EntitySpan] = []
     people: list[PersonSpan] = []
     counts: Counter[tuple[str, str]] = Counter()
-    for ent in doc.ents:
-        if ent.label_ == WATCH_LABEL:
-            if is_other_sense(text, ent.start_char, ent.end_char):
+    for start, end, label, ent_id in parsed.entities:
+        if label == WATCH_LABEL:
+            if is_other_sense(text, start, end):
                 continue
-            entities.append(EntitySpan(ent.start_char, ent.end_char, ent.ent_id_, True))
-            counts[(ent.ent_id_, WATCH_LABEL)] += 1
-        elif ent.label_ in GENERIC_LABELS:
-            name = _clean_name(ent.text)
+            entities.append(EntitySpan(start, end, ent_id, True))
+            counts[(ent_id, WATCH_LABEL)] += 1
+        elif label in GENERIC_LABELS:
+            name = _clean_name(text[start:end])
             if not name or name.upper() in NOT_NAMES:
                 continue
-            counts[(name, ent.label_)] += 1
-            if ent.label_ == "ORG":
-                entities.append(EntitySpan(ent.start_char, ent.end_char, name))
-            elif ent.label_ == "PERSON":
-                people.append(PersonSpan(ent.start_char, ent.end_char, name))
+            counts[(name, label)] += 1
+            if label == "ORG":
+                entities.append(EntitySpan(start, end, name))
+            elif label == "PERSON":
+                people.append(PersonSpan(start, end, name))
     return entities, people, counts
 
 
-def enrich_doc(doc: Any, language: str | None) -> Enrichment:
-    """Everything the enrichment reads out of one processed document."""
-    text = doc.text  # rebuilt from the tokens on every access: read it once
-    sentences = [(s.start_char, s.end_char) for s in doc.sents]
-    entities, people, counts = _spans(doc, text)
+def enrich_parsed(text: str, parsed: Parsed, language: str | None) -> Enrichment:
+    """Everything the enrichment reads out of one text and what spaCy found in it (pure)."""
+    sentences = parsed.sentences
+    entities, people, counts = _spans(parsed, text)
     figures = find_figures(text, sentences, entities)
     events = find_events(text, sentences, entities, people)
     return Enrichment(
         language=language,
-        tokens=len(doc),
+        tokens=parsed.tokens,
         mentions=[Mention(name, label, n) for (name, label), n in sorted(counts.items())],
         figures=figures,
         events=events + sales_from_figures(figures, events),
         people=find_people(text, sentences, entities, people),
         signature=signature(text),
     )
+
+
+def enrich_doc(doc: Any, language: str | None) -> Enrichment:
+    """Everything the enrichment reads out of one processed document."""
+    return enrich_parsed(doc.text, parse_doc(doc), language)  # (doc.text: rebuilt, read once)
 
 
 _worker_enricher: Enricher | None = None
@@ -197,15 +222,22 @@ def _enrich_batch(batch: list[tuple[int, str, str | None]]) -> list[tuple[int, E
     return list(_worker_enricher.enrich(batch))
 
 
+def _parse_batch(batch: list[tuple[int, str, str | None]]) -> list[tuple[int, Parsed | None]]:
+    """spaCy alone over a batch (None for a text in another language): the rules run elsewhere."""
+    assert _worker_enricher is not None
+    return list(_worker_enricher.parse(batch))
+
+
 class Enricher:
     """A loaded pipeline that enriches ``(key, text, language)`` items in batches.
 
     With ``processes`` > 1, a pool of worker processes each loads the model once
     and runs the whole enrichment on its batches, sending back only the results
     (small values, not spaCy documents), so the parent has little left to do.
-    With ``separate``, every batch goes to the pool, even of one process: the
-    parent, free of the model, stores one chunk while the worker enriches the
-    next.
+    With ``separate``, every batch goes to the pool, even of one process, and
+    the workers run spaCy alone: the parent, free of the model, applies the
+    rules (:func:`enrich_parsed`) to one chunk and stores it while the workers
+    parse the next, so beside a single worker the rules take none of its time.
     """
 
     def __init__(
@@ -278,11 +310,40 @@ class Enricher:
         for index, (key, _text, language) in enumerate(items):
             yield key, results.get(index) or Enrichment(language=language, skipped=True)
 
+    def parse(
+        self, items: Sequence[tuple[Any, str, str | None]]
+    ) -> Iterator[tuple[Any, Parsed | None]]:
+        """``(key, parsed)`` for each ``(key, text, language)``, in order: spaCy alone.
+
+        ``parsed`` is None for a text whose language is known and not English.
+        """
+        english = [(text, i) for i, (_, text, lang) in enumerate(items) if lang in (None, "en")]
+        results: dict[int, Parsed] = {}
+        for doc, index in self.nlp.pipe(english, as_tuples=True, batch_size=self.batch_size):
+            results[index] = parse_doc(doc)
+        for index, (key, _text, _language) in enumerate(items):
+            yield key, results.get(index)
+
     def _enrich_parallel(
         self, items: Sequence[tuple[Any, str, str | None]]
     ) -> Iterator[tuple[Any, Enrichment]]:
         indexed = [(i, text, language) for i, (_, text, language) in enumerate(items)]
         size = self.batch_size
         batches = [indexed[i : i + size] for i in range(0, len(indexed), size)]
-        results = self._workers().imap(_enrich_batch, batches)  # dispatched now
-        return ((items[index][0], result) for batch in results for index, result in batch)
+        if not self.separate:
+            results = self._workers().imap(_enrich_batch, batches)  # dispatched now
+            return ((items[index][0], result) for batch in results for index, result in batch)
+        parsed = self._workers().imap(_parse_batch, batches)  # dispatched now
+        return (
+            (items[index][0], _finish(items[index], result))
+            for batch in parsed
+            for index, result in batch
+        )
+
+
+def _finish(item: tuple[Any, str, str | None], parsed: Parsed | None) -> Enrichment:
+    """The enrichment of one item from what spaCy found in it (skipped: another language)."""
+    _key, text, language = item
+    if parsed is None:
+        return Enrichment(language=language, skipped=True)
+    return enrich_parsed(text, parsed, language or "en")

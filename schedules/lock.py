@@ -106,6 +106,11 @@ def _named(holder: Holder) -> str:
     return f"pid {holder.pid} on {holder.host}, since {holder.acquired_at:%Y-%m-%d %H:%M:%S} UTC"
 
 
+def _reason(exc: SQLAlchemyError) -> str:
+    """The first line of the driver's message."""
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
+
+
 def advisory_key(name: str) -> int:
     """A stable, positive 63-bit key for lock ``name`` (the same in every process)."""
     digest = hashlib.blake2b(f"shopwatch:{name}".encode(), digest_size=8).digest()
@@ -139,18 +144,35 @@ class AdvisoryLock:
         self._conn: Connection | None = None
 
     def acquire(self, stop: threading.Event | None = None, *, force: bool = False) -> bool:
-        """Wait for the lock until ``stop`` is set: True once held, False if stopped first."""
-        conn = self._engine.connect()
-        set_keepalives(conn, *self._keepalive)
+        """Wait for the lock until ``stop`` is set: True once held, False if stopped first.
+
+        A standby whose connection fails (the database restarting) says so and
+        connects again at the next try; without ``stop`` it does not wait at all.
+        """
+        conn: Connection | None = None
         waiting = False
-        while not try_advisory_lock(conn, self.key):
-            if not waiting:
-                holder = self.row.holder()
-                named = _named(holder) if holder is not None else "holder unknown"
-                log.info("standby: another scheduler holds this store (%s); waiting", named)
-                waiting = True
+        while True:
+            try:
+                if conn is None:
+                    conn = self._engine.connect()
+                    set_keepalives(conn, *self._keepalive)
+                if try_advisory_lock(conn, self.key):
+                    break
+                if not waiting:
+                    holder = self.row.holder()
+                    named = _named(holder) if holder is not None else "holder unknown"
+                    log.info("standby: another scheduler holds this store (%s); waiting", named)
+                    waiting = True
+            except SQLAlchemyError as exc:
+                if stop is None:
+                    raise
+                log.warning("standby: the database did not answer (%s); trying again", _reason(exc))
+                if conn is not None:
+                    conn.invalidate()
+                    conn = None
             if stop is None or stop.wait(self.POLL):
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 if stop is None:
                     raise LockedError("another scheduler holds this store")
                 return False
@@ -167,8 +189,7 @@ class AdvisoryLock:
         try:
             held = holds_advisory_lock(self._conn, self.key)
         except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            log.error("the scheduler lock's connection ended: %s", reason)
+            log.error("the scheduler lock's connection ended: %s", _reason(exc))
             return False
         return held and self.row.renew()
 

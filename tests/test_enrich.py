@@ -151,6 +151,23 @@ def test_news_world_facts_quality_floor(enricher: Enricher) -> None:
     assert scores.events.recall >= 0.85
 
 
+def test_a_separate_worker_parses_and_the_rules_here_give_the_same_enrichment(
+    enricher: Enricher,
+) -> None:
+    """``separate``: spaCy in a worker, the rules in this process; the results are identical."""
+    items = [(a["slug"], "\n\n".join(a["paragraphs"]), a["lang"]) for a in articles()[:12]]
+    items.append(("other", "Temu eröffnet ein Lager bei Leipzig.", "de"))
+    here = list(enricher.enrich(items))
+    split = Enricher(SETTINGS.nlp.model, SETTINGS.watch, separate=True, batch_size=4)
+    try:
+        there = list(split.enrich(items))
+    finally:
+        split.close()
+    assert [key for key, _ in there] == [key for key, _ in here]
+    assert [result for _, result in there] == [result for _, result in here]
+    assert there[-1][1].skipped and any(r.figures for _, r in there)
+
+
 def _stored(store: Store, first: int, count: int) -> None:
     now = datetime.now(UTC)
     texts = [a for a in articles() if a["lang"] == "en"]

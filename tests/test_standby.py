@@ -59,6 +59,17 @@ def test_a_second_scheduler_waits_and_takes_over_when_the_first_is_killed(
     time.sleep(2)  # two more tries: it still waits, and schedules nothing
     assert second.proc.poll() is None and "scheduler started" not in second.log
     assert _rows(pg_url, "SELECT pid FROM locks") == [(first.proc.pid,)]
+    # the standby's own connection is cut (a database restart, say): it connects again
+    cut = _rows(
+        pg_url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'shopwatch scheduler lock' "
+        f"AND datname = '{pg_url.rsplit('/', 1)[1]}' "
+        "AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)",
+    )
+    assert cut == [(True,)]
+    wait_for(lambda: "did not answer" in second.log, 30, "the standby to notice")
+    assert second.proc.poll() is None
     os.kill(first.proc.pid, signal.SIGKILL)  # no clean-up at all: its session just ends
     killed = time.monotonic()
     first.proc.wait(30)
