@@ -1,8 +1,9 @@
 """``python -m bench all`` and ``python -m bench quick``: the whole suite, and its regression guard.
 
 ``all [--record]`` runs every benchmark at its full size, one after the
-other (about 45 minutes on 2 cores; the million-article search store is built
-once and cached under ``bench/.cache/``), prints each one's table and a
+other (about 50 minutes on 2 cores; the million-article search stores are
+built once and cached: SQLite under ``bench/.cache/``, PostgreSQL as databases
+of this machine's server), prints each one's table and a
 summary of which targets hold, and with ``--record`` rewrites every section
 of ``docs/benchmarks.md`` (each with the date and the machine).
 
@@ -28,18 +29,20 @@ from pathlib import Path
 from bench.record import DOC, record
 
 # the full suite, in the order it runs (cheap and independent ones first)
-FULL = (
-    ("extraction", []),
-    ("gold", []),
-    ("store", []),
-    ("feeds", []),
-    ("digest", []),
-    ("crawl", []),
-    ("search", []),
-    ("web", []),
-    ("workers", []),
-    ("enrichment", ["--processes", "1", "--passes", "3"]),
-    ("ingest", ["--processes", "1"]),
+FULL = (  # (label, benchmark, its arguments)
+    ("extraction", "extraction", []),
+    ("gold", "gold", []),
+    ("store", "store", []),
+    ("feeds", "feeds", []),
+    ("digest", "digest", []),
+    ("crawl", "crawl", []),
+    ("search", "search", []),
+    ("search-pg-100000", "search", ["--store", "postgresql", "--articles", "100000"]),
+    ("search-pg-1000000", "search", ["--store", "postgresql"]),
+    ("web", "web", []),
+    ("workers", "workers", []),
+    ("enrichment", "enrichment", ["--processes", "1", "--passes", "3"]),
+    ("ingest", "ingest", ["--processes", "1"]),
 )
 DROP = 0.20
 QUICK_MARK = re.compile(r"<!-- quick-figures (\{.*?\}) -->", re.S)
@@ -55,19 +58,19 @@ def run_all(argv: list[str]) -> int:
 
     only = {name for name in args.only.split(",") if name}
     outcomes = []
-    for name, extra in FULL:
-        if only and name not in only:
+    for label, name, extra in FULL:
+        if only and label not in only:
             continue
-        print(f"\n=== {name} ===", flush=True)
+        print(f"\n=== {label} ===", flush=True)
         started = time.perf_counter()
         code = BENCHMARKS[name]([*extra, *(["--record"] if args.record else [])])
-        outcomes.append((name, code, time.perf_counter() - started))
+        outcomes.append((label, code, time.perf_counter() - started))
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     ran = {name: [code, round(seconds), now] for name, code, seconds in outcomes}
     merged = {**_last_all(), **ran} if args.record else ran
     rows = [
         f"| {name} | {'holds' if code == 0 else 'DOES NOT HOLD'} | {seconds / 60:.1f} min | {at} |"
-        for name, _ in FULL
+        for name, _, _ in FULL
         if name in merged
         for code, seconds, at in [merged[name]]
     ]
