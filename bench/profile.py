@@ -36,13 +36,15 @@ STAGES = {
     ),
     "enrichment process": (
         ("start-up (imports)", ("<frozen importlib",)),
+        ("rules: figures, events, people, signature", ("nlp/figures", "nlp/events", "nlp/people",
+                                                        "nlp/stories", "enrich_parsed")),
         ("store: pending articles, derived rows, stories", ("storage/",)),
         ("handing batches to the model worker", ("multiprocessing/",)),
     ),
     "model worker": (
         ("start-up (imports, model loading)", ("<frozen importlib", "_start_worker")),
         ("rules: figures, events, people, signature", ("nlp/figures", "nlp/events", "nlp/people",
-                                                        "nlp/stories", "enrich_doc")),
+                                                        "nlp/stories", "enrich_parsed")),
         ("spaCy neural nets (thinc: NER and senter models)", ("thinc/",)),
         ("spaCy compiled parts (tokenizer, NER transitions, ruler)", ("spacy/",)),
         ("sending results back", ("multiprocessing/",)),

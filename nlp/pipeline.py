@@ -204,11 +204,6 @@ def enrich_parsed(text: str, parsed: Parsed, language: str | None) -> Enrichment
     )
 
 
-def enrich_doc(doc: Any, language: str | None) -> Enrichment:
-    """Everything the enrichment reads out of one processed document."""
-    return enrich_parsed(doc.text, parse_doc(doc), language)  # (doc.text: rebuilt, read once)
-
-
 _worker_enricher: Enricher | None = None
 
 
@@ -303,12 +298,8 @@ class Enricher:
     def _enrich_here(
         self, items: Sequence[tuple[Any, str, str | None]]
     ) -> Iterator[tuple[Any, Enrichment]]:
-        english = [(text, i) for i, (_, text, lang) in enumerate(items) if lang in (None, "en")]
-        results: dict[int, Enrichment] = {}
-        for doc, index in self.nlp.pipe(english, as_tuples=True, batch_size=self.batch_size):
-            results[index] = enrich_doc(doc, items[index][2] or "en")
-        for index, (key, _text, language) in enumerate(items):
-            yield key, results.get(index) or Enrichment(language=language, skipped=True)
+        for item, (key, parsed) in zip(items, self.parse(items), strict=True):
+            yield key, _finish(item, parsed)
 
     def parse(
         self, items: Sequence[tuple[Any, str, str | None]]
