@@ -124,10 +124,12 @@ class AdvisoryLock:
 
     def __init__(self, store: Store, name: str, timeout: timedelta) -> None:
         self.row = StoreLock(store, name, timeout)
-        self.key, self.timeout = advisory_key(name), timeout
+        self.key = advisory_key(name)
         # a connection of its own, outside the pool, with keepalives that notice a vanished peer
         idle = max(int(timeout.total_seconds() / 4), 1)
         interval = max(int(timeout.total_seconds() / 8), 1)
+        count = 4
+        self._keepalive = (idle, interval, count)  # the server's side of the session too
         self._engine = create_engine(
             store.url,
             poolclass=NullPool,
@@ -136,14 +138,13 @@ class AdvisoryLock:
                 "keepalives": 1,
                 "keepalives_idle": idle,
                 "keepalives_interval": interval,
-                "keepalives_count": 4,
+                "keepalives_count": count,
                 "application_name": f"shopwatch {name} lock",
             },
         )
-        self._keepalive = (idle, interval, 4)
         self._conn: Connection | None = None
 
-    def acquire(self, stop: threading.Event | None = None, *, force: bool = False) -> bool:
+    def acquire(self, stop: threading.Event | None = None) -> bool:
         """Wait for the lock until ``stop`` is set: True once held, False if stopped first.
 
         A standby whose connection fails (the database restarting) says so and

@@ -44,30 +44,43 @@ def _rows(url: str, sql: str) -> list[tuple[object, ...]]:
         engine.dispose()
 
 
+def _holder_and_standby(
+    config: Path, folder: Path, services: list[Service]
+) -> tuple[Service, Service]:
+    """A running scheduler, and a second one that has started waiting behind it."""
+    first = Service(config, folder / "first.log")
+    services.append(first)
+    first.wait_started()
+    second = Service(config, folder / "second.log")
+    services.append(second)
+    wait_for(lambda: "standby" in second.log, 60, "the second service to wait as a standby")
+    return first, second
+
+
+def _cut_lock_session(url: str, *, holding: bool) -> list[tuple[object, ...]]:
+    """Terminate the scheduler lock's session that holds the lock, or the one that waits."""
+    which = "IN" if holding else "NOT IN"
+    return _rows(
+        url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'shopwatch scheduler lock' "
+        f"AND datname = '{url.rsplit('/', 1)[1]}' "
+        f"AND pid {which} (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)",
+    )
+
+
 @pytest.mark.fault(15)
 def test_a_second_scheduler_waits_and_takes_over_when_the_first_is_killed(
     world: NewsWorld, tmp_path: Path, services: list[Service], pg_url: str
 ) -> None:
     config = _config(world, tmp_path, pg_url)
-    first = Service(config, tmp_path / "first.log")
-    services.append(first)
-    first.wait_started()
-    second = Service(config, tmp_path / "second.log")
-    services.append(second)
-    wait_for(lambda: "standby" in second.log, 60, "the second service to wait as a standby")
+    first, second = _holder_and_standby(config, tmp_path, services)
     assert f"pid {first.proc.pid}" in second.log  # it names the holder
     time.sleep(2)  # two more tries: it still waits, and schedules nothing
     assert second.proc.poll() is None and "scheduler started" not in second.log
     assert _rows(pg_url, "SELECT pid FROM locks") == [(first.proc.pid,)]
     # the standby's own connection is cut (a database restart, say): it connects again
-    cut = _rows(
-        pg_url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE application_name = 'shopwatch scheduler lock' "
-        f"AND datname = '{pg_url.rsplit('/', 1)[1]}' "
-        "AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)",
-    )
-    assert cut == [(True,)]
+    assert _cut_lock_session(pg_url, holding=False) == [(True,)]
     wait_for(lambda: "did not answer" in second.log, 30, "the standby to notice")
     assert second.proc.poll() is None
     os.kill(first.proc.pid, signal.SIGKILL)  # no clean-up at all: its session just ends
@@ -106,21 +119,9 @@ def test_a_scheduler_whose_lock_session_is_cut_stops_and_the_standby_takes_over(
     world: NewsWorld, tmp_path: Path, services: list[Service], pg_url: str
 ) -> None:
     """No split brain: a holder that lost its session (server restart, network) stops at once."""
-    config = _config(world, tmp_path, pg_url)
-    first = Service(config, tmp_path / "first.log")
-    services.append(first)
-    first.wait_started()
-    second = Service(config, tmp_path / "second.log")
-    services.append(second)
-    wait_for(lambda: "standby" in second.log, 60, "the second service to wait as a standby")
-    cut = _rows(
-        pg_url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE application_name = 'shopwatch scheduler lock' AND state = 'idle' "
-        f"AND datname = '{pg_url.rsplit('/', 1)[1]}' "
-        "AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)",
-    )
-    assert cut == [(True,)]  # the holder's lock session, and only it
+    first, second = _holder_and_standby(_config(world, tmp_path, pg_url), tmp_path, services)
+    # the holder's lock session, and only it
+    assert _cut_lock_session(pg_url, holding=True) == [(True,)]
     assert first.proc.wait(30) == 3  # LockedError's exit code: it no longer holds the lock
     assert "lock" in first.log and "stopping" in first.log
     second.wait_started(30)
