@@ -38,6 +38,7 @@ from bench.scoring import average, score_document
 from bench.soak import rss_of
 from bench.world import REPO, World, WorldServer
 from config import example_watchlist_toml
+from crawler.offload import PROCESS_NAME
 
 CRAWL_TARGET = 80.0  # articles per second
 INGEST_RATIO = 0.8
@@ -53,11 +54,15 @@ class Run:
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process role
 
 
-def _config(folder: Path, server: WorldServer, processes: int) -> Path:
+def _config(
+    folder: Path, server: WorldServer, processes: int, extract_processes: int | None = None
+) -> Path:
     path = folder / "shopwatch.toml"
+    extract = "" if extract_processes is None else f"extract_processes = {extract_processes}\n"
     path.write_text(
         f'[store]\nurl = "sqlite:///{folder / "shopwatch.db"}"\n\n'
-        '[crawl]\nuser_agent = "shopwatch-bench/0.1"\nallowed_networks = ["127.0.0.0/8"]\n\n'
+        '[crawl]\nuser_agent = "shopwatch-bench/0.1"\nallowed_networks = ["127.0.0.0/8"]\n'
+        f"{extract}\n"
         f"[nlp]\nprocesses = {processes}\n\n"
         f"{server.sources_toml()}\n{example_watchlist_toml()}",
         encoding="utf-8",
@@ -88,6 +93,13 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 ROLES = {0: "crawl command", 1: "enrichment process", 2: "model worker"}
 
 
@@ -99,22 +111,29 @@ def _watch(pid: int, stop: threading.Event, peak: list[int], cpu: dict[int, tupl
         for process, depth in depths.items():
             seconds = _cpu_seconds(process)
             if seconds is not None:
-                cpu[process] = (depth, seconds)
+                cpu[process] = (depth, seconds, _name(process))
 
 
 def cpu_by_role(cpu: dict[int, tuple]) -> dict[str, float]:
-    """CPU seconds per role (by depth: the command, the enrichment child, the model worker)."""
+    """CPU seconds per role: by name, else by depth (command, enrichment child, model worker)."""
     roles: dict[str, float] = {}
-    for depth, seconds in cpu.values():
-        role = ROLES.get(depth, f"depth {depth}")
+    for depth, seconds, name in cpu.values():
+        role = "extraction" if name == PROCESS_NAME else ROLES.get(depth, f"depth {depth}")
         roles[role] = roles.get(role, 0.0) + seconds
     return roles
 
 
-def crawl_once(folder: Path, server: WorldServer, *, enrich: bool, processes: int = 1) -> Run:
+def crawl_once(
+    folder: Path,
+    server: WorldServer,
+    *,
+    enrich: bool,
+    processes: int = 1,
+    extract_processes: int | None = None,
+) -> Run:
     """One ``shopwatch crawl`` of the world into a new store in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    config = _config(folder, server, processes)
+    config = _config(folder, server, processes, extract_processes)
     command = [sys.executable, "-m", "shopwatch", "--config", str(config), "crawl", "--json"]
     if not enrich:
         command.append("--no-enrich")
@@ -185,15 +204,23 @@ def main_crawl(argv: list[str]) -> int:
     parser.add_argument("--record", action="store_true", help="write docs/benchmarks.md")
     args = parser.parse_args(argv)
     runs: list[Run] = []
+    inline: list[Run] = []  # the same crawl extracting in its own process, interleaved
     checks: list[dict[str, float]] = []
     with WorldServer(args.articles) as server, tempfile.TemporaryDirectory() as tmp:
         for number in range(args.runs):
             folder = Path(tmp) / f"run{number}"
             runs.append(crawl_once(folder, server, enrich=False))
             checks.append(check_store(folder, server.world, server.port))
-            print(f"run {number + 1}: {args.articles / runs[-1].seconds:.1f} articles/s "
-                  f"({runs[-1].seconds:.1f} s), {checks[-1]}", flush=True)  # fmt: skip
+            last = runs[-1]
+            print(f"run {number + 1}: {args.articles / last.seconds:.1f} articles/s "
+                  f"({last.seconds:.1f} s; {_cpu(last)}), {checks[-1]}", flush=True)  # fmt: skip
+            folder = Path(tmp) / f"inline{number}"
+            inline.append(crawl_once(folder, server, enrich=False, extract_processes=0))
+            checks.append(check_store(folder, server.world, server.port))
+            print(f"  extracting in the crawl process: {args.articles / inline[-1].seconds:.1f} "
+                  f"articles/s ({inline[-1].seconds:.1f} s)", flush=True)  # fmt: skip
     seconds = statistics.median(r.seconds for r in runs)
+    inline_seconds = statistics.median(r.seconds for r in inline)
     rate = args.articles / seconds
     check = checks[0]
     complete = all(
@@ -201,12 +228,20 @@ def main_crawl(argv: list[str]) -> int:
     )
     holds = rate >= CRAWL_TARGET and complete
     server_share = statistics.median(r.server_cpu / r.seconds for r in runs)
+    roles = sorted({role for r in runs for role in r.cpu})
+    cpu = ", ".join(
+        f"{role} {statistics.median(r.cpu.get(role, 0.0) for r in runs):.1f} s" for role in roles
+    )
     table = "\n".join(
         [
             "| figure | value | target |",
             "|---|---|---|",
             f"| crawl without enrichment (median of {args.runs}) | {rate:.1f} articles/s "
             f"({seconds:.1f} s) | ≥ {CRAWL_TARGET:.0f}: {'holds' if holds else 'DOES NOT HOLD'} |",
+            f"| the same, extracting in the crawl process (`extract_processes = 0`) | "
+            f"{args.articles / inline_seconds:.1f} articles/s ({inline_seconds:.1f} s) | |",
+            f"| ratio: extraction beside the crawl / in it | {inline_seconds / seconds:.2f}× | |",
+            f"| CPU per process (median) | {cpu} | |",
             f"| articles stored / distinct / in the world | {check['stored']:,} / "
             f"{check['distinct']:,} / {check['expected']:,} | all, once each |",
             f"| extraction F1 against the planted bodies | {check['f1']:.3f} | |",

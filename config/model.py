@@ -143,6 +143,12 @@ class CrawlSettings(_Section):
     autothrottle: bool = True
     listing_pages: int = Field(default=5, ge=1, le=1000, description="pagination limit")
     min_text_chars: int = Field(default=200, ge=0, description="shorter pages are not articles")
+    extract_processes: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="processes extracting articles beside the crawl (unset: 1 on 2+ cores, else 0)",
+    )
     feed_backoff: Duration = Field(
         default=timedelta(minutes=10),
         description="wait after a feed's first failure, doubled after each",

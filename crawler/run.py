@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from config.model import Settings, Source
+from crawler.offload import default_processes
 from crawler.spider import CrawlPlan, NewsSpider
 from crawler.tally import Tally
 from shopwatch.errors import UsageError
@@ -93,6 +94,12 @@ def scrapy_settings(settings: Settings, *, log_level: str = "ERROR") -> dict[str
     }
 
 
+def extract_processes(settings: Settings) -> int:
+    """``[crawl] extract_processes``, or its default for this machine's cores."""
+    chosen = settings.crawl.extract_processes
+    return default_processes() if chosen is None else chosen
+
+
 def _plan(settings: Settings, store: Store, sources: list[Source], run_id: int) -> CrawlPlan:
     names = [s.name for s in sources]
     with store.read() as session:
@@ -111,6 +118,7 @@ def _plan(settings: Settings, store: Store, sources: list[Source], run_id: int) 
         min_text_chars=settings.crawl.min_text_chars,
         listing_pages=settings.crawl.listing_pages,
         max_bytes=settings.crawl.max_page_bytes,
+        extract_processes=extract_processes(settings),
     )
 
 

@@ -24,11 +24,12 @@ from twisted.python.failure import Failure
 
 from config.model import Source
 from crawler.errors import classify_failure
-from crawler.extract import ExtractError, Hints, NotAnArticle, extract_article
+from crawler.extract import ExtractError, Hints, NotAnArticle
 from crawler.feeds import parse_feed
 from crawler.items import ArticleItem, EndpointItem
 from crawler.listings import article_links, compile_patterns, next_page
 from crawler.netguard import refused_names
+from crawler.offload import ExtractorPool
 from crawler.sitemaps import parse_sitemap
 from crawler.tally import Tally
 from crawler.urls import canonicalize
@@ -51,6 +52,7 @@ class CrawlPlan:
     min_text_chars: int = 200
     listing_pages: int = 5
     max_bytes: int = 10_000_000
+    extract_processes: int = 0  # extraction beside the event loop (crawler.offload)
 
 
 @dataclass(frozen=True)
@@ -106,12 +108,21 @@ class NewsSpider(scrapy.Spider):
         # URL found twice (feed and listing) gets the richer hints whichever request won;
         # an entry goes when its page is parsed or fails, so the dict stays bounded.
         self.hints: dict[str, dict[str, Any]] = {}
+        self.extractor = ExtractorPool(plan.extract_processes)
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> NewsSpider:
         spider: NewsSpider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider.on_bytes, signal=signals.bytes_received)
+        crawler.signals.connect(spider.start_extractor, signal=signals.spider_opened)
+        crawler.signals.connect(spider.stop_extractor, signal=signals.spider_closed)
         return spider
+
+    def start_extractor(self, spider: Any) -> None:
+        self.extractor.start()
+
+    def stop_extractor(self, spider: Any) -> None:
+        self.extractor.close()
 
     def on_bytes(self, data: bytes, request: Request, spider: Any) -> None:
         """Count each response's bytes, so a download cancelled for its size is named so."""
@@ -292,7 +303,7 @@ class NewsSpider(scrapy.Spider):
         content_type = (response.headers.get("Content-Type") or b"").decode("latin-1").lower()
         return not content_type or content_type.split(";")[0].strip() in HTML_TYPES
 
-    def parse_article(self, response: Response) -> Iterable[Any]:
+    async def parse_article(self, response: Response) -> AsyncIterator[Any]:
         source = response.meta["source"]
         hints = self.hints.pop(request_url(response), {})
         self.tally.add(source, "fetched")
@@ -300,7 +311,7 @@ class NewsSpider(scrapy.Spider):
             self.tally.skip(source, "not HTML")
             return
         try:
-            page = extract_article(
+            page = await self.extractor.extract(
                 response.text,
                 response.url,
                 _hints(hints),

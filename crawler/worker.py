@@ -35,7 +35,7 @@ from twisted.python.failure import Failure
 from config.model import Settings, Source
 from crawler.pipeline import StorePipeline
 from crawler.queue import Queue, connect, new_round, new_worker_id
-from crawler.run import scrapy_settings, select_sources
+from crawler.run import extract_processes, scrapy_settings, select_sources
 from crawler.spider import CrawlPlan, NewsSpider, request_url
 from crawler.tally import Tally
 from storage.articles import fetched_times
@@ -294,11 +294,16 @@ class WorkerSpider(NewsSpider):
     def parse_listing(self, response: Response) -> Iterable[Any]:
         return self._through(response.request, super().parse_listing(response))
 
-    def parse_article(self, response: Response) -> Iterable[Any]:
+    async def parse_article(self, response: Response) -> AsyncIterator[Any]:
         hints = response.meta.get("hints")
         if hints:
             self.hints[request_url(response)] = hints
-        return self._through(response.request, super().parse_article(response))
+        self._idle_since = None
+        try:
+            async for value in super().parse_article(response):  # items only, no requests
+                yield value
+        finally:
+            self.finished(response.request.meta.get(QUEUED_AS) if response.request else None)
 
     def on_error(self, failure: Failure) -> Iterable[Any]:
         request = failure.request  # type: ignore[attr-defined]
@@ -434,6 +439,7 @@ def run_worker(
         min_text_chars=settings.crawl.min_text_chars,
         listing_pages=settings.crawl.listing_pages,
         max_bytes=settings.crawl.max_page_bytes,
+        extract_processes=extract_processes(settings),
     )
     tally = Tally()
     # The engine asks the scheduler for work on this beat when it has none: the default 5 s

@@ -171,3 +171,24 @@ def test_crawl_shows_progress_on_a_terminal(world, tmp_path) -> None:
     screen = b"".join(chunks).decode("utf-8", "replace")
     assert "crawling" in screen and "fetched" in screen
     assert "crawl run 1 (completed)" in screen
+
+
+def test_extraction_in_this_process_stores_the_same_articles(world, tmp_path) -> None:
+    """`extract_processes = 0` (a one-core machine's default) gives what the default gives."""
+    from tests.conftest import world_config
+
+    def stored(config) -> set[tuple[str, str, str]]:
+        db = sqlite3.connect(config.parent / "shopwatch.db")
+        try:
+            return set(db.execute("SELECT canonical_url, content_hash, author FROM articles"))
+        finally:
+            db.close()
+
+    inline = world_config(world, tmp_path / "inline", "extract_processes = 0")
+    pooled = world_config(world, tmp_path / "pooled", "extract_processes = 2")
+    for config in (inline, pooled):
+        result = run_cli("crawl", "--json", config=config)
+        assert result.code == 0, result.err
+        assert result.json()["new"] == len(articles())
+    assert stored(inline) == stored(pooled)
+    assert len(stored(inline)) == len(articles())

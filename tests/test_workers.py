@@ -148,7 +148,8 @@ def test_crawl_enqueues_and_two_workers_share_the_world(
     workers: list[subprocess.Popen[str]],
     store_url: Path | str,
 ) -> None:
-    config = shared.config(world, tmp_path)
+    # one request at a time each, so neither worker finishes the world in a blink
+    config = shared.config(world, tmp_path, "concurrency = 1\nper_host_concurrency = 1\n")
     db = store_url
     if isinstance(db, str):
         written = config.read_text(encoding="utf-8")
@@ -167,7 +168,24 @@ def test_crawl_enqueues_and_two_workers_share_the_world(
     assert stored(db) == (0, 0)
 
     mark = len(world.requests)
-    first, second = start_worker(config, workers), start_worker(config, workers)
+    pages = article_paths()
+
+    def articles_fetched() -> int:
+        return sum(r.path in pages for r in world.requests_since(mark))
+
+    # The first worker is held (SIGSTOP) once it has fetched an article, until the second
+    # has fetched one too: however fast either starts, both take part. The held worker's
+    # lease (30 s) outlasts the pause, so its in-flight request is nobody else's.
+    first = start_worker(config, workers)
+    wait_for(lambda: articles_fetched() > 0, 120, "the first worker's first article")
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        held = articles_fetched()
+        assert held < len(pages), "the first worker fetched the whole world before the pause"
+        second = start_worker(config, workers)
+        wait_for(lambda: articles_fetched() > held, 120, "the second worker's first article")
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     summaries = [finish(first), finish(second)]
     expected = len(articles())
     assert stored(db) == (expected, expected)
