@@ -502,16 +502,17 @@ def killed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Killed]:
 
             # 2. while the enrichment commits its chunks
             second = running.start(config, "crawl", name="second")
-            _kill_when(
-                second,
-                lambda: count_or_zero(db, "SELECT count(*) FROM enrichments") > 0,
-                120,
-                "the enrichment stored its first chunk",
-            )
+
+            def midway() -> bool:  # some articles enriched, some still waiting
+                enriched = count_or_zero(db, "SELECT count(*) FROM enrichments")
+                return 0 < enriched < count_or_zero(db, "SELECT count(*) FROM articles")
+
+            _kill_when(second, midway, 120, "the enrichment stored a chunk, with more to do")
             state.stored_after_enrich_kill, state.enriched_after_enrich_kill = assert_sound(db)
             state.derived_after_enrich_kill = derived_counts(db)
             assert 0 < len(state.enriched_after_enrich_kill) < state.stored_after_enrich_kill, (
-                "the kill came too late"
+                f"the kill came too late: {len(state.enriched_after_enrich_kill)} of "
+                f"{state.stored_after_enrich_kill} articles enriched"
             )
 
             # 3. a new crawl, to finish the job; meanwhile, what those enriched rows must be
