@@ -100,11 +100,22 @@ def extract_processes(settings: Settings) -> int:
     return default_processes() if chosen is None else chosen
 
 
-def _plan(settings: Settings, store: Store, sources: list[Source], run_id: int) -> CrawlPlan:
+def crawl_plan(
+    settings: Settings, store: Store, sources: list[Source], run_id: int, *, hold: bool = True
+) -> CrawlPlan:
+    """What run ``run_id`` over ``sources`` needs to know from the settings and the store.
+
+    ``hold``: leave out the feeds and sitemaps still waiting after failures (a worker
+    does not: the run that enqueued them decided that).
+    """
     names = [s.name for s in sources]
     with store.read() as session:
         validators = validators_for_sources(session, names, before_run=run_id)
-        held = held_endpoints(session, names, datetime.now(UTC), Backoff.of(settings.crawl))
+        held = (
+            held_endpoints(session, names, datetime.now(UTC), Backoff.of(settings.crawl))
+            if hold
+            else {}
+        )
 
     def known(urls: Sequence[str]) -> dict[str, datetime]:
         with store.read() as session:
@@ -158,7 +169,7 @@ def run_crawl(
         run_id = start_run(session, [s.name for s in sources])
     tally = Tally(on_progress)
     try:
-        plan = _plan(settings, store, sources, run_id)
+        plan = crawl_plan(settings, store, sources, run_id)
         _ran_in_this_process = True
         _run_spider(settings, store, plan, tally, log_level)
     except BaseException:  # stopped before or around Scrapy: the run is not left "running"

@@ -35,10 +35,9 @@ from twisted.python.failure import Failure
 from config.model import Settings, Source
 from crawler.pipeline import StorePipeline
 from crawler.queue import Queue, connect, new_round, new_worker_id
-from crawler.run import extract_processes, scrapy_settings, select_sources
+from crawler.run import crawl_plan, scrapy_settings, select_sources
 from crawler.spider import CrawlPlan, NewsSpider, request_url
 from crawler.tally import Tally
-from storage.articles import fetched_times
 from storage.endpoints import Backoff, held_endpoints, validators_for_sources
 from storage.engine import Store
 from storage.runs import finish_run, record_errors, start_run
@@ -271,17 +270,33 @@ class WorkerSpider(NewsSpider):
         finished, self._finished = self._finished, []
         return finished
 
+    def _carry(self, meta: dict[str, Any], value: Any) -> Any:
+        """``value``; a new request gets the round and the hints found for it."""
+        if isinstance(value, Request):
+            value.meta.setdefault("round", meta.get("round", self.round_id))
+            if value.meta.get("kind") == "article":
+                value.meta["hints"] = self.hints.pop(value.url, {})
+        return value
+
     def _through(self, request: Request | None, output: Iterable[Any]) -> Iterator[Any]:
         """``output`` with the round and hints carried to new requests; then ``request`` done."""
         self._idle_since = None
         meta = request.meta if request is not None else {}
         try:
             for value in output:
-                if isinstance(value, Request):
-                    value.meta.setdefault("round", meta.get("round", self.round_id))
-                    if value.meta.get("kind") == "article":
-                        value.meta["hints"] = self.hints.pop(value.url, {})
-                yield value
+                yield self._carry(meta, value)
+        finally:
+            self.finished(meta.get(QUEUED_AS))
+
+    async def _athrough(
+        self, request: Request | None, output: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        """:meth:`_through` of an asynchronous callback's output."""
+        self._idle_since = None
+        meta = request.meta if request is not None else {}
+        try:
+            async for value in output:
+                yield self._carry(meta, value)
         finally:
             self.finished(meta.get(QUEUED_AS))
 
@@ -298,12 +313,8 @@ class WorkerSpider(NewsSpider):
         hints = response.meta.get("hints")
         if hints:
             self.hints[request_url(response)] = hints
-        self._idle_since = None
-        try:
-            async for value in super().parse_article(response):  # items only, no requests
-                yield value
-        finally:
-            self.finished(response.request.meta.get(QUEUED_AS) if response.request else None)
+        async for value in self._athrough(response.request, super().parse_article(response)):
+            yield value
 
     def on_error(self, failure: Failure) -> Iterable[Any]:
         request = failure.request  # type: ignore[attr-defined]
@@ -425,22 +436,7 @@ def run_worker(
     names = [s.name for s in settings.sources]
     with store.write() as session:
         run_id = start_run(session, names)
-    with store.read() as session:
-        validators = validators_for_sources(session, names, before_run=run_id)
-
-    def known(urls: Sequence[str]) -> dict[str, datetime]:
-        with store.read() as session:
-            return fetched_times(session, urls)
-
-    plan = CrawlPlan(
-        sources=list(settings.sources),
-        validators=validators,
-        known=known,
-        min_text_chars=settings.crawl.min_text_chars,
-        listing_pages=settings.crawl.listing_pages,
-        max_bytes=settings.crawl.max_page_bytes,
-        extract_processes=extract_processes(settings),
-    )
+    plan = crawl_plan(settings, store, list(settings.sources), run_id, hold=False)
     tally = Tally()
     # The engine asks the scheduler for work on this beat when it has none: the default 5 s
     # would leave an idle worker that long behind the queue.
