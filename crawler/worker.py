@@ -11,6 +11,12 @@ beats its heartbeat (and puts back the requests of dead workers) → takes a
 request into its in-flight set → fetches it (a feed only under its lease) →
 writes what it produced to the store → drops it from the in-flight set →
 waits for more; on stop it puts its unfinished requests back.
+
+Scrapy hands a callback's output on concurrently: a callback can have returned
+while its article is still on its way to the store pipeline and its new
+requests on their way to the queue. So a taken request is finished only once
+its callback has returned *and* each thing it produced has been handed on
+(:class:`Owed`); only then can the next write to the store acknowledge it.
 """
 
 from __future__ import annotations
@@ -43,6 +49,50 @@ from storage.engine import Store
 from storage.runs import finish_run, record_errors, start_run
 
 QUEUED_AS = "queued_as"  # request.meta: the request as it was taken from the queue
+
+
+class Owed:
+    """What each taken request still has to hand on before it may leave the in-flight set.
+
+    A taken request is *open* while a callback (or errback) works on it, and
+    *owes* each request and item that callback produced until that output is
+    handed on: a request pushed to the queue, an item buffered by the store
+    pipeline. :meth:`close` and :meth:`settle` return the request once nothing
+    is open or owed for it any more.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[bytes, int] = {}
+        self._owed: dict[int, tuple[Any, bytes]] = {}  # id(output) -> (output, taken)
+
+    def open(self, taken: bytes) -> None:
+        self._open[taken] = self._open.get(taken, 0) + 1
+
+    def close(self, taken: bytes) -> bytes | None:
+        left = self._open.get(taken, 0) - 1
+        if left > 0:
+            self._open[taken] = left
+            return None
+        self._open.pop(taken, None)
+        return taken
+
+    def owe(self, taken: bytes, output: Any) -> None:
+        """``output`` (a request or an item) is to be handed on before ``taken`` is finished."""
+        if output is None or id(output) in self._owed:
+            return
+        self._owed[id(output)] = (output, taken)
+        self.open(taken)
+
+    def settle(self, output: Any) -> bytes | None:
+        """``output`` was handed on; the request it came from, if that is now finished."""
+        entry = self._owed.get(id(output))
+        if entry is None or entry[0] is not output:
+            return None
+        del self._owed[id(output)]
+        return self.close(entry[1])
+
+    def __len__(self) -> int:
+        return len(self._open)
 
 
 class FeedLeased(IgnoreRequest):
@@ -97,8 +147,9 @@ class LeasedScheduler(Scheduler):
                 self.stats.inc_value("scheduler/enqueued/redis")
         else:
             self.df.log(request, self.spider)
-        if taken is not None:
+        if taken is not None:  # a retried or redirected copy replaces the request it came from
             self.spider.finished(taken)
+        self.spider.handed_on(request)
         return queued
 
     def next_request(self) -> Request | None:
@@ -167,6 +218,30 @@ class FeedLeaseMiddleware:
             self.queue.release_feed(request.url)
 
 
+class HandOnMiddleware:
+    """Spider middleware, nearest the engine: what a callback produced is owed by its request.
+
+    It sees each output after every other spider middleware, so what one of
+    them drops (an over-long URL, say) is never owed.
+    """
+
+    def __init__(self, spider: WorkerSpider) -> None:
+        self.spider = spider
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> HandOnMiddleware:
+        return cls(crawler.spider)
+
+    def process_spider_output(self, response: Response, result: Iterable[Any]) -> Iterator[Any]:
+        return self.spider.owing(response.request, result)
+
+    async def process_spider_output_async(
+        self, response: Response, result: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        async for value in self.spider.aowing(response.request, result):
+            yield value
+
+
 class QueuedStorePipeline(StorePipeline):
     """The store pipeline; a request leaves the in-flight set once its output is written."""
 
@@ -179,6 +254,13 @@ class QueuedStorePipeline(StorePipeline):
         return pipeline
 
     spider: WorkerSpider | None = None
+
+    def process_item(self, item: Any) -> Any:
+        try:
+            return super().process_item(item)
+        finally:
+            if self.spider is not None:
+                self.spider.handed_on(item)
 
     def flush(self) -> None:
         finished = self.spider.take_finished() if self.spider is not None else []
@@ -208,6 +290,7 @@ class WorkerSpider(NewsSpider):
         self.round_id = "-"
         self.pipeline: QueuedStorePipeline | None = None
         self._finished: list[bytes] = []
+        self.owed = Owed()
         self._idle_since: float | None = None
         self._beat: task.LoopingCall | None = None
 
@@ -270,6 +353,41 @@ class WorkerSpider(NewsSpider):
         finished, self._finished = self._finished, []
         return finished
 
+    def handed_on(self, output: Any) -> None:
+        """``output`` reached the queue or the store pipeline."""
+        self.finished(self.owed.settle(output))
+
+    def owing(self, request: Request | None, output: Iterable[Any]) -> Iterator[Any]:
+        """``output``, each value owed by ``request`` until handed on; then ``request`` closed."""
+        taken = request.meta.get(QUEUED_AS) if request is not None else None
+        if taken is None:
+            yield from output
+            return
+        self.owed.open(taken)
+        try:
+            for value in output:
+                self.owed.owe(taken, value)
+                yield value
+        finally:
+            self.finished(self.owed.close(taken))
+
+    async def aowing(
+        self, request: Request | None, output: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        """:meth:`owing` of an asynchronous callback's output."""
+        taken = request.meta.get(QUEUED_AS) if request is not None else None
+        if taken is None:
+            async for value in output:
+                yield value
+            return
+        self.owed.open(taken)
+        try:
+            async for value in output:
+                self.owed.owe(taken, value)
+                yield value
+        finally:
+            self.finished(self.owed.close(taken))
+
     def _carry(self, meta: dict[str, Any], value: Any) -> Any:
         """``value``; a new request gets the round and the hints found for it."""
         if isinstance(value, Request):
@@ -279,14 +397,11 @@ class WorkerSpider(NewsSpider):
         return value
 
     def _through(self, request: Request | None, output: Iterable[Any]) -> Iterator[Any]:
-        """``output`` with the round and hints carried to new requests; then ``request`` done."""
+        """``output`` with the round and hints carried to new requests."""
         self._idle_since = None
         meta = request.meta if request is not None else {}
-        try:
-            for value in output:
-                yield self._carry(meta, value)
-        finally:
-            self.finished(meta.get(QUEUED_AS))
+        for value in output:
+            yield self._carry(meta, value)
 
     async def _athrough(
         self, request: Request | None, output: AsyncIterator[Any]
@@ -294,11 +409,8 @@ class WorkerSpider(NewsSpider):
         """:meth:`_through` of an asynchronous callback's output."""
         self._idle_since = None
         meta = request.meta if request is not None else {}
-        try:
-            async for value in output:
-                yield self._carry(meta, value)
-        finally:
-            self.finished(meta.get(QUEUED_AS))
+        async for value in output:
+            yield self._carry(meta, value)
 
     def parse_feed(self, response: Response) -> Iterable[Any]:
         return self._through(response.request, super().parse_feed(response))
@@ -318,10 +430,11 @@ class WorkerSpider(NewsSpider):
 
     def on_error(self, failure: Failure) -> Iterable[Any]:
         request = failure.request  # type: ignore[attr-defined]
+        # A download failure's output reaches the engine without the spider middlewares.
         if failure.check(FeedLeased):
             self.tally.skip(request.meta.get("source", "?"), "fetched by another worker")
-            return self._through(request, ())
-        return self._through(request, super().on_error(failure))
+            return self.owing(request, self._through(request, ()))
+        return self.owing(request, self._through(request, super().on_error(failure)))
 
 
 # --- enqueue --------------------------------------------------------------------------
@@ -416,6 +529,7 @@ def worker_settings(settings: Settings, worker: str, *, log_level: str) -> dict[
         "SCHEDULER_PERSIST": True,
         "REDIS_URL": crawl.queue,
         "SHOPWATCH_QUEUE_LEASE": crawl.queue_lease.total_seconds(),
+        "SPIDER_MIDDLEWARES": {"crawler.worker.HandOnMiddleware": 1},
         "ITEM_PIPELINES": {"crawler.worker.QueuedStorePipeline": 300},
     }
 

@@ -67,14 +67,19 @@ def workers() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def start_worker(
-    config: Path, started: list[subprocess.Popen[str]], idle: float = 3
+    config: Path,
+    started: list[subprocess.Popen[str]],
+    idle: float = 3,
+    *,
+    module: str = "shopwatch",
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "SHOPWATCH_CONFIG"}
+    env = {k: v for k, v in os.environ.items() if k != "SHOPWATCH_CONFIG"} | (env or {})
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "shopwatch",
+            module,
             "--config",
             str(config),
             "worker",
@@ -226,6 +231,37 @@ def test_a_killed_worker_loses_nothing(
     assert stored(db) == (expected, expected), "an article was lost or stored twice"
     assert queue.idle()
     assert shared.client.smembers(queue.keys.workers) == set(), "the dead worker is remembered"
+
+
+def test_a_request_is_acknowledged_only_after_its_article_is_stored(
+    world: NewsWorld, tmp_path: Path, shared: Shared, workers: list[subprocess.Popen[str]]
+) -> None:
+    """Scrapy hands a callback's item on after the callback returns: the ack must wait for it.
+
+    The worker here acknowledges each request the moment it counts as finished
+    (tests/eager_ack.py), so an acknowledgement that came before its article was
+    written shows in the log, where a normal worker would only lose the article
+    if it died in that gap.
+    """
+    config = shared.config(world, tmp_path)
+    db = tmp_path / "shopwatch.db"
+    assert run_cli("crawl", config=config).code == 0
+    log = tmp_path / "acks.jsonl"
+    env = {"SHOPWATCH_ACK_LOG": str(log)}
+    summary = finish(start_worker(config, workers, module="tests.eager_ack", env=env))
+    assert summary["status"] == "completed"
+    expected = len(articles())
+    assert stored(db) == (expected, expected)
+    engine = create_engine(_url(db))
+    with engine.connect() as conn:
+        final = set(conn.execute(text("SELECT url FROM articles")).scalars())
+    engine.dispose()
+    acks = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    acknowledged = Counter(url for ack in acks for url in ack["acknowledged"])
+    assert final <= set(acknowledged), "a stored article's request was never acknowledged"
+    assert max(acknowledged.values()) == 1, "a request was acknowledged twice"
+    early = [u for a in acks for u in a["acknowledged"] if u in final and u not in a["stored"]]
+    assert early == [], "acknowledged before its article was in the store"
 
 
 @pytest.mark.fault(21)
