@@ -4,8 +4,8 @@
 
 Runs one end-to-end ingest (:mod:`bench.ingest`'s setup: the world server in
 its own process, ``[nlp] processes = 1``) under ``py-spy record
---subprocesses``, which samples the crawl command, its enrichment process and
-the model worker while they are on a CPU, and prints, process by process, the
+--subprocesses``, which samples the crawl command, its extraction process, its
+enrichment process and the model worker while they are on a CPU, and prints, process by process, the
 CPU seconds sampled and how they split between the stages. py-spy is a dev
 dependency; it needs permission to read other processes' memory (ptrace).
 """
@@ -34,6 +34,11 @@ STAGES = {
         ("store writes", ("storage/",)),
         ("Scrapy and Twisted (scheduling, HTTP, politeness)", ("scrapy/", "twisted/")),
     ),
+    "extraction process": (
+        ("start-up (imports, language model)", ("<frozen importlib", "LanguageIdentifier.from_")),
+        ("extraction (trafilatura, lxml, metadata)", ("crawler/extract.py", "trafilatura/")),
+        ("receiving pages, sending results", ("multiprocessing/", "concurrent/")),
+    ),
     "enrichment process": (
         ("start-up (imports)", ("<frozen importlib",)),
         ("rules: figures, events, people, signature", ("nlp/figures", "nlp/events", "nlp/people",
@@ -51,11 +56,19 @@ STAGES = {
     ),
 }  # fmt: skip
 DEPTHS = {1: "crawl command", 2: "enrichment process", 3: "model worker"}
+PROCESSES = ("crawl command", "extraction process", "enrichment process", "model worker")
+EXTRACTION_WORKER = "concurrent/futures/process.py"  # the extraction process's pool loop
 
 
 def _process(stack: str) -> str:
-    """Which process a sample is from: py-spy names each process down from the command."""
+    """Which process a sample is from: py-spy names each process down from the command.
+
+    The crawl command's two children (extraction, enrichment) are both spawned
+    from it; the extraction process is the one running a process pool's loop.
+    """
     depth = sum(frame.startswith("process ") for frame in stack.split(";"))
+    if depth == 2 and (EXTRACTION_WORKER in stack or "crawler/offload.py" in stack):
+        return "extraction process"
     return DEPTHS.get(depth, "other")
 
 
@@ -75,7 +88,7 @@ def summarize(raw: Path, rate: int) -> str:
         process = _process(stack)
         samples[process][_stage(process, stack)] += int(count)
     lines = ["| process | stage | CPU s | share of the process |", "|---|---|---|---|"]
-    for process in (*DEPTHS.values(), "other"):
+    for process in (*PROCESSES, "other"):
         stages = samples.get(process)
         if not stages:
             continue

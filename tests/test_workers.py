@@ -233,6 +233,7 @@ def test_a_killed_worker_loses_nothing(
     assert shared.client.smembers(queue.keys.workers) == set(), "the dead worker is remembered"
 
 
+@pytest.mark.fault(21)
 def test_a_request_is_acknowledged_only_after_its_article_is_stored(
     world: NewsWorld, tmp_path: Path, shared: Shared, workers: list[subprocess.Popen[str]]
 ) -> None:
