@@ -6,7 +6,9 @@ measurements, interleaved pass by pass in one run with the same number of
 processes:
 
 - bare: ``spacy.load(model)`` with only ``ner``, ``nlp.pipe`` over the texts;
-- full: :func:`nlp.run.enrich_store` over a SQLite store holding them: reading,
+- full: :func:`nlp.run.enrich_store` over a SQLite store holding them, with the
+  enricher ``shopwatch enrich`` makes (:func:`nlp.run.new_enricher`: with one
+  process on two cores, spaCy in a model worker beside the rules): reading,
   the pipeline (senter, watchlist ruler, NER), figures, events, people, and the
   database writes.
 
@@ -27,7 +29,7 @@ from config import example_toml, parse_settings
 from config.model import Settings
 from newsworld.world import articles
 from nlp.pipeline import Enricher
-from nlp.run import enrich_store
+from nlp.run import enrich_store, new_enricher
 from storage.articles import ArticleData, upsert_articles
 from storage.engine import Store, open_store
 
@@ -91,7 +93,7 @@ def quick_ratio(count: int) -> float:
     settings = parse_settings(example_toml())
     texts = corpus(count)
     bare_nlp = spacy.load(settings.nlp.model, exclude=BARE_EXCLUDED)
-    enricher = Enricher(settings.nlp.model, settings.watch, batch_size=settings.nlp.batch_size)
+    enricher = new_enricher(settings)
     with tempfile.TemporaryDirectory() as folder:
         store = open_store(f"sqlite:///{Path(folder) / 'bench.db'}")
         fill_store(store, texts)
@@ -99,6 +101,7 @@ def quick_ratio(count: int) -> float:
         bare, _ = bare_pass(bare_nlp, [f"{t}.\n\n{x}" for t, x in texts], settings)
         full, _ = full_pass(settings, store, enricher)
         store.close()
+    enricher.close()
     return bare / full
 
 
@@ -118,12 +121,7 @@ def main(argv: list[str]) -> int:
     texts = corpus(args.articles)
     joined = [f"{title}.\n\n{text}" for title, text in texts]
     bare_nlp = spacy.load(settings.nlp.model, exclude=BARE_EXCLUDED)
-    enricher = Enricher(
-        settings.nlp.model,
-        settings.watch,
-        processes=args.processes,
-        batch_size=settings.nlp.batch_size,
-    )
+    enricher = new_enricher(settings)  # as `shopwatch enrich` makes it
     with tempfile.TemporaryDirectory() as folder:
         store = open_store(f"sqlite:///{Path(folder) / 'bench.db'}")
         fill_store(store, texts)

@@ -5,7 +5,9 @@ since) → run them through :class:`nlp.pipeline.Enricher` → replace each
 article's derived rows and place it in its story (:mod:`nlp.stories`,
 :mod:`storage.stories`) in one transaction → next chunk. With worker
 processes, the next chunk is handed to the workers before this one is stored,
-so storing overlaps enriching. The only module of
+so storing overlaps enriching; with one process on two or more cores, spaCy
+runs in a model worker of its own while this process applies the rules and
+stores (:func:`separate_model`). The only module of
 ``nlp`` that touches the store; the rest is pure.
 """
 
@@ -73,6 +75,30 @@ def _store_chunk(
         report.languages[language] = report.languages.get(language, 0) + 1
 
 
+def separate_model(processes: int, cores: int | None) -> bool:
+    """Whether one spaCy process runs beside the rules and the store, not under them.
+
+    With one process on two or more cores, spaCy gets a model worker of its
+    own and this process applies the rules and stores while it parses the next
+    batch; with several processes, each worker does the whole enrichment.
+    """
+    return processes == 1 and (cores or 1) >= 2
+
+
+def new_enricher(settings: Settings, *, separate: bool | None = None) -> Enricher:
+    """The enricher ``[nlp]`` describes (``separate``: see :func:`separate_model`)."""
+    options = settings.nlp
+    if separate is None:
+        separate = separate_model(options.processes, os.cpu_count())
+    return Enricher(
+        options.model,
+        settings.watch,
+        processes=options.processes,
+        batch_size=options.batch_size,
+        separate=separate,
+    )
+
+
 def enrich_store(
     settings: Settings,
     store: Store,
@@ -109,12 +135,7 @@ def enrich_store(
             handed_out: Iterator[tuple[Pending, Enrichment]] | None = None
             for chunk in _pending_chunks(store, everything, options.chunk):
                 if enricher is None:
-                    enricher = owned = Enricher(
-                        options.model,
-                        settings.watch,
-                        processes=options.processes,
-                        batch_size=options.batch_size,
-                    )
+                    enricher = owned = new_enricher(settings)
                 # workers get this chunk before the last one is gathered: they never wait
                 running = enricher.enrich([(item, item.text, item.language) for item in chunk])
                 if handed_out is not None:
@@ -160,7 +181,6 @@ def follow_store(
     """
     total = EnrichReport()
     enricher: Enricher | None = None
-    options = settings.nlp
 
     def progress(part: EnrichReport) -> None:
         if on_progress is not None:
@@ -175,13 +195,7 @@ def follow_store(
                 waiting = bool(pending_articles(session, limit=1))
             if waiting:
                 if enricher is None:
-                    enricher = Enricher(
-                        options.model,
-                        settings.watch,
-                        processes=options.processes,
-                        batch_size=options.batch_size,
-                        separate=True,
-                    )
+                    enricher = new_enricher(settings, separate=True)
                 part = enrich_store(settings, store, enricher=enricher, on_progress=progress)
                 _merge(total, part)
             if last:
