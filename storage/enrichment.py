@@ -342,8 +342,10 @@ def mention_counts(
 ) -> list[dict[str, Any]]:
     """Articles (or stories, each once) mentioning each watched entity, per day or ISO week.
 
-    For one entity the count walks the articles of the period (their date index)
-    and checks each for the entity, instead of every mention the entity ever had.
+    For one entity since a date, the count walks the articles of the period
+    (their date index) and checks each for the entity, instead of every mention
+    the entity ever had; with no date, it reads the entity's mentions and looks
+    each article up, instead of checking every article in the store.
     """
     if entity:
         return _entity_mentions(session, entity, since, interval, stories)
@@ -383,11 +385,20 @@ def _entity_mentions(
     counted = (
         func.count(func.distinct(ArticleStory.story_id)) if stories else func.count(col(Article.id))
     )
-    statement: Any = select(period, counted).where(mentions.exists())
+    statement: Any
+    if since:  # the period's articles (their date index), each checked for the entity
+        statement = select(period, counted).where(
+            mentions.exists(), col(Article.sort_at) >= as_utc(since)
+        )
+    else:  # every mention: the entity's own rows (its index), each article looked up by id
+        statement = (
+            select(period, counted)
+            .select_from(ArticleEntity)
+            .join(Article, col(Article.id) == col(ArticleEntity.article_id))
+            .where(ArticleEntity.label == "WATCH", ArticleEntity.name == name)
+        )
     if stories:
         statement = statement.join(ArticleStory, col(ArticleStory.article_id) == col(Article.id))
-    if since:
-        statement = statement.where(col(Article.sort_at) >= as_utc(since))
     statement = statement.group_by(period).order_by(period)
     return [
         {"entity": name, "period": str(when), "count": count}

@@ -118,6 +118,10 @@ def test_entities_and_mentions(api: httpx.Client) -> None:
     assert sum(m["count"] for m in weekly) == sum(m["count"] for m in daily)
     by_story = items(api, "/api/entities/Temu/mentions", stories="true")
     assert sum(m["count"] for m in by_story) <= sum(m["count"] for m in daily)
+    # with a date, the counts come from the period's articles; without, from the mentions
+    assert items(api, "/api/entities/Temu/mentions", since="2000-01-01") == daily
+    every_story = items(api, "/api/entities/Temu/mentions", stories="true", since="2000-01-01")
+    assert every_story == by_story
     since = items(api, "/api/entities/Temu/mentions", since="2026-11-01")
     assert since and all(m["period"] >= "2026-11-01" for m in since)
     people = api.get("/api/entities/TikTok Shop/people").json()
