@@ -5,8 +5,8 @@
 Runs one end-to-end ingest (:mod:`bench.ingest`'s setup: the world server in
 its own process, ``[nlp] processes = 1``) under ``py-spy record
 --subprocesses``, which samples the crawl command, its extraction process, its
-enrichment process and the model worker while they are on a CPU, and prints, process by process, the
-CPU seconds sampled and how they split between the stages. py-spy is a dev
+enrichment process and the model worker while they are on a CPU, and prints,
+process by process, the CPU seconds sampled and how they split between the stages. py-spy is a dev
 dependency; it needs permission to read other processes' memory (ptrace).
 """
 

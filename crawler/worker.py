@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -90,9 +91,6 @@ class Owed:
             return None
         del self._owed[id(output)]
         return self.close(entry[1])
-
-    def __len__(self) -> int:
-        return len(self._open)
 
 
 class FeedLeased(IgnoreRequest):
@@ -357,36 +355,36 @@ class WorkerSpider(NewsSpider):
         """``output`` reached the queue or the store pipeline."""
         self.finished(self.owed.settle(output))
 
-    def owing(self, request: Request | None, output: Iterable[Any]) -> Iterator[Any]:
-        """``output``, each value owed by ``request`` until handed on; then ``request`` closed."""
+    @contextmanager
+    def _working(self, request: Request | None) -> Iterator[bytes | None]:
+        """While a callback works on ``request``: it is open (the taken request, or None)."""
         taken = request.meta.get(QUEUED_AS) if request is not None else None
         if taken is None:
-            yield from output
+            yield None
             return
         self.owed.open(taken)
         try:
-            for value in output:
-                self.owed.owe(taken, value)
-                yield value
+            yield taken
         finally:
             self.finished(self.owed.close(taken))
+
+    def owing(self, request: Request | None, output: Iterable[Any]) -> Iterator[Any]:
+        """``output``, each value owed by ``request`` until handed on; then ``request`` closed."""
+        with self._working(request) as taken:
+            for value in output:
+                if taken is not None:
+                    self.owed.owe(taken, value)
+                yield value
 
     async def aowing(
         self, request: Request | None, output: AsyncIterator[Any]
     ) -> AsyncIterator[Any]:
         """:meth:`owing` of an asynchronous callback's output."""
-        taken = request.meta.get(QUEUED_AS) if request is not None else None
-        if taken is None:
+        with self._working(request) as taken:
             async for value in output:
+                if taken is not None:
+                    self.owed.owe(taken, value)
                 yield value
-            return
-        self.owed.open(taken)
-        try:
-            async for value in output:
-                self.owed.owe(taken, value)
-                yield value
-        finally:
-            self.finished(self.owed.close(taken))
 
     def _carry(self, meta: dict[str, Any], value: Any) -> Any:
         """``value``; a new request gets the round and the hints found for it."""

@@ -380,7 +380,6 @@ def _entity_mentions(
     name = watched_name(session, entity)
     if name is None:
         return []
-    mentions = mentioning(name)
     period = _period(session, interval)
     counted = (
         func.count(func.distinct(ArticleStory.story_id)) if stories else func.count(col(Article.id))
@@ -388,7 +387,7 @@ def _entity_mentions(
     statement: Any
     if since:  # the period's articles (their date index), each checked for the entity
         statement = select(period, counted).where(
-            mentions.exists(), col(Article.sort_at) >= as_utc(since)
+            mentioning(name).exists(), col(Article.sort_at) >= as_utc(since)
         )
     else:  # every mention: the entity's own rows (its index), each article looked up by id
         statement = (
