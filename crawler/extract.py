@@ -23,6 +23,7 @@ from crawler.metadata import PageMeta, page_metadata
 from crawler.urls import absolute, canonicalize, is_http
 from nlp.language import detect_language
 from shopwatch.errors import ExtractError
+from storage.articles import content_hash
 
 # Trafilatura options of the extraction path (measured in bench/extraction.py).
 EXTRACT_OPTIONS: dict[str, Any] = {
@@ -60,6 +61,7 @@ class ExtractedPage:
     language: str | None
     description: str | None
     sitename: str | None
+    content_hash: str  # storage.content_hash of title and text, worked out where extraction runs
 
 
 # Characters libxml2 rejects. In UTF-8 the C0 controls are single bytes that never occur
@@ -124,16 +126,18 @@ def main_text(tree: HtmlElement, url: str) -> str:
 
 
 def _merge(meta: PageMeta, hints: Hints, text: str, url: str, canonical: str) -> ExtractedPage:
+    title = meta.title or hints.title or text[:80]
     return ExtractedPage(
         url=url,
         canonical_url=canonical,
-        title=meta.title or hints.title or text[:80],
+        title=title,
         text=text,
         author=meta.author or hints.author,
         published_at=_published(meta.published, hints.published),
         language=detect_language(text, meta.language or hints.language),
         description=meta.description or hints.summary,
         sitename=meta.sitename,
+        content_hash=content_hash(title, text),
     )
 
 

@@ -337,6 +337,7 @@ class NewsSpider(scrapy.Spider):
                 description=page.description,
                 sitename=page.sitename,
                 discovered_via=response.meta.get("via", "page"),
+                content_hash=page.content_hash,
             )
         )
 

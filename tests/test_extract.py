@@ -11,6 +11,7 @@ from crawler.dates import parse_iso
 from crawler.extract import Hints, NotAnArticle, extract_article
 from crawler.metadata import page_metadata
 from newsworld.world import articles, build_site
+from storage.articles import content_hash
 
 BASE = "http://127.0.0.1:8000"
 SITE = build_site(BASE)
@@ -28,6 +29,8 @@ def test_each_house_style_yields_title_author_date_and_clean_text(publisher: str
     assert page.text.startswith(article["paragraphs"][0][:60])
     assert "cookie" not in page.text.lower()
     assert page.language == "en"
+    # worked out where extraction runs, the same hash the store would compute
+    assert page.content_hash == content_hash(page.title, page.text)
 
 
 def test_feed_time_refines_a_page_that_gives_only_the_day() -> None:

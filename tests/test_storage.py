@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from shopwatch.errors import UsageError
 from storage import ArticleData, ArticleQuery, Outcome, find_articles, open_store, upsert_articles
@@ -91,6 +91,29 @@ def test_a_mixed_batch_is_written_at_once_with_the_right_outcome_and_id_for_each
         f"http://news.test/a/{n}" for n in (1, 2, 3, 4, 5)
     }
     assert len(rows) == 5
+
+
+def test_a_batch_of_new_articles_goes_in_as_one_multi_row_statement(store) -> None:
+    # one statement per row would fire the FTS5 trigger in a statement of its own, and
+    # FTS5 writes its pending index out at every statement savepoint: a segment per article
+    sent: list[tuple[str, int]] = []
+
+    def seen(_conn, _cursor, statement, params, _context, _executemany) -> None:
+        if statement.startswith("INSERT INTO articles "):
+            sent.append((statement, len(params)))
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    with store.write() as session:
+        results = upsert_articles(session, [article(n) for n in range(1, 61)])
+    event.remove(store.engine, "before_cursor_execute", seen)
+    assert len(sent) == 1, [(statement[:80], size) for statement, size in sent]
+    statement, size = sent[0]
+    assert statement.count("), (") == 59 and size == 60 * 15  # 60 rows of 15 columns
+    with store.read() as session:
+        found = session.connection().execute(
+            text("SELECT rowid FROM articles_fts WHERE articles_fts MATCH '\"story 17\"'")
+        )
+        assert [r[0] for r in found] == [results[16].article_id]
 
 
 def test_one_bad_article_does_not_undo_its_batch(store) -> None:
