@@ -107,6 +107,7 @@ Regex = Annotated[str, AfterValidator(_regex)]
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 TimeZone = Annotated[str, AfterValidator(_timezone)]
 Cron = Annotated[str, AfterValidator(_cron)]
+CronOrOff = Annotated[str, AfterValidator(lambda value: value if value == "off" else _cron(value))]
 Email = Annotated[str, AfterValidator(_email)]
 
 
@@ -272,6 +273,9 @@ class SchedulerSettings(_Section):
         default=timedelta(minutes=2), description="a lock not renewed this long is abandoned"
     )
     outbox_every: Duration = Field(default=timedelta(minutes=1), description="retry interval")
+    optimize_schedule: CronOrOff = Field(
+        default="30 3 * * *", description='search index compaction (cron, UTC), or "off"'
+    )
 
 
 class DigestSettings(_Section):

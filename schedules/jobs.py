@@ -8,6 +8,8 @@
 - digest: the digest of the 24 hours before its scheduled time, queued once
   per day and recipient list, then the outbox flushed.
 - outbox: retry what is due.
+- optimize: compact the search index (``[scheduler] optimize_schedule``,
+  nightly by default), in short steps; a stop ends it between two steps.
 
 Every run is recorded in ``job_runs``. On stop, a running crawl child gets
 SIGTERM (Scrapy finishes its in-flight requests and closes cleanly) and is
@@ -37,6 +39,7 @@ from delivery.outbox import default_sender, flush_outbox
 from schedules.plan import JobSpec, last_fire_time
 from shopwatch.errors import ShopwatchError
 from storage.engine import Store, open_store
+from storage.maintenance import optimize_search
 from storage.service import finish_job, start_job
 
 log = logging.getLogger("shopwatch.service")
@@ -237,6 +240,22 @@ class Jobs:
         except Exception as exc:
             detail = f"{type(exc).__name__}: {exc}"
             log.exception("digest failed")
+        finally:
+            self._finish(run_id, status, detail)
+
+    def optimize(self) -> None:
+        """Compact the search index (:mod:`storage.maintenance`); a stop ends it between steps."""
+        if self.stopping.is_set():
+            return
+        run_id = self._record("optimize", None)
+        status, detail = "failed", None
+        try:
+            done = optimize_search(self.store, should_stop=self.stopping.is_set)
+            status, detail = ("completed" if done.finished else "interrupted"), done.describe()
+            log.info("optimize: %s", detail)
+        except Exception as exc:  # a job never takes the service down
+            detail = f"{type(exc).__name__}: {exc}"
+            log.exception("optimize failed")
         finally:
             self._finish(run_id, status, detail)
 

@@ -4,7 +4,8 @@ Crawl groups come from ``[[schedules]]`` (sources by name or tag, on an
 interval or a cron, in a time zone); with none, every enabled source is
 crawled every ``[scheduler] crawl_every``. The digest runs on
 ``[digest] schedule`` in its time zone when it has recipients. The outbox is
-flushed every ``[scheduler] outbox_every``. Every trigger is built here, so a
+flushed every ``[scheduler] outbox_every``, and the search index compacted on
+``[scheduler] optimize_schedule`` (UTC) unless it is ``"off"``. Every trigger is built here, so a
 bad schedule fails at start with the name of its entry.
 """
 
@@ -24,7 +25,7 @@ from shopwatch.errors import ConfigError
 @dataclass(frozen=True)
 class JobSpec:
     id: str
-    kind: str  # crawl, digest or outbox
+    kind: str  # crawl, digest, outbox or optimize
     description: str
     trigger: BaseTrigger
     sources: tuple[str, ...] = ()
@@ -108,6 +109,16 @@ def plan_jobs(settings: Settings) -> list[JobSpec]:
             every=every,
         )
     )
+    optimize = settings.scheduler.optimize_schedule
+    if optimize != "off":
+        jobs.append(
+            JobSpec(
+                id="optimize",
+                kind="optimize",
+                description=_describe(None, optimize, "UTC"),
+                trigger=_trigger(None, optimize, "UTC"),
+            )
+        )
     return jobs
 
 

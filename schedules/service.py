@@ -109,6 +109,8 @@ class Service:
                 assert spec.grace is not None
                 options["misfire_grace_time"] = int(spec.grace.total_seconds())
                 self._catch_up_digest(spec, now)
+            elif spec.kind == "optimize":
+                func = self.jobs.optimize
             else:
                 func = self.jobs.outbox
                 options["next_run_time"] = now

@@ -158,3 +158,29 @@ class _FtsToTsquery:
 def fts_query_as_tsquery(query: str, params: dict[str, object], prefix: str = "fts") -> str:
     """The SQL of a PostgreSQL ``tsquery`` for an FTS5 query; its words bound into ``params``."""
     return _FtsToTsquery(query, params, prefix).parse()
+
+
+# --- keeping the index compact (storage.maintenance) ---------------------------------
+
+
+def fts_segments(conn: Connection) -> int:
+    """How many segments the FTS5 index is made of (every query term is looked up in each)."""
+    found = conn.execute(text("SELECT count(DISTINCT segid) FROM articles_fts_idx")).scalar()
+    return int(found or 0)
+
+
+def merge_fts_step(conn: Connection, pages: int) -> bool:
+    """Merge up to ``pages`` leaf pages of the index towards one segment; False once done.
+
+    FTS5's ``merge`` command with a negative page count is an incremental
+    ``optimize``: it first puts every segment on one level, then merges them a
+    step at a time. A step that changes fewer than two rows had nothing left to
+    merge (the FTS5 documentation's test).
+    """
+    before = int(conn.execute(text("SELECT total_changes()")).scalar_one())
+    conn.execute(
+        text("INSERT INTO articles_fts(articles_fts, rank) VALUES ('merge', :pages)"),
+        {"pages": -abs(pages)},
+    )
+    after = int(conn.execute(text("SELECT total_changes()")).scalar_one())
+    return after - before >= 2

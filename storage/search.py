@@ -99,8 +99,9 @@ def _filters(query: ArticleQuery, params: dict[str, Any]) -> list[str]:
 # page is full; ranked, it ranks only the CANDIDATES most recently stored matches.
 COMMON = 2_000
 CANDIDATES = 500
-# bm25 first counts the articles holding each phrase of the query, reading them all; past
-# this many, a ranked query puts title matches first instead (see _page_ids)
+# bm25 first counts the articles holding each phrase of the query: it reads every article
+# holding all of the phrase's words (and their positions, for a phrase of several). Past
+# this many such articles, a ranked query puts title matches first instead (see _page_ids)
 RANK_STATISTICS_LIMIT = 20_000
 
 _PAGE_COLUMNS = "snippet(articles_fts, 1, char(2), char(3), ' … ', 12) AS snippet"
@@ -206,9 +207,22 @@ def _is_common(session: Session, match: str) -> bool:
 
 
 def _is_heavy(session: Session, match: str) -> bool:
-    """Whether a phrase of ``match`` is in more than :data:`RANK_STATISTICS_LIMIT` articles."""
-    phrases = re.findall(r'"(?:[^"]|"")*"', match)
-    return any(_hits_over(session, phrase, RANK_STATISTICS_LIMIT) for phrase in phrases)
+    """Whether bm25's statistics for a phrase of ``match`` would read too many articles.
+
+    That is: whether more than :data:`RANK_STATISTICS_LIMIT` articles hold all
+    the words of one of its phrases. The words are counted, not the phrase:
+    they are what bm25's count reads, and counting them skips the positions
+    (for ``"head of Brazil operations"`` at a million articles, 7 ms instead of 28).
+    """
+    phrases = re.findall(r'"((?:[^"]|"")*)"', match)
+    return any(
+        _hits_over(session, _all_words(phrase), RANK_STATISTICS_LIMIT) for phrase in phrases
+    )
+
+
+def _all_words(phrase: str) -> str:
+    """The FTS5 query for the articles holding every word of a quoted ``phrase``'s inside."""
+    return " ".join('"' + word + '"' for word in phrase.split())
 
 
 def find_articles(session: Session, query: ArticleQuery) -> list[ArticleHit]:

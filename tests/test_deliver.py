@@ -333,7 +333,7 @@ def test_run_and_schedules_are_documented_and_listed(delivered: Delivered) -> No
     listed = run_cli("schedules", "--format", "json", config=delivered.config)
     assert listed.code == 0, listed.err
     jobs = {job["job"]: job for job in listed.json()}
-    assert set(jobs) == {"crawl:all", "digest", "outbox"}
+    assert set(jobs) == {"crawl:all", "digest", "outbox", "optimize"}
     assert jobs["digest"]["when"] == "cron 0 7 * * * (Europe/London)"
     assert jobs["crawl:all"]["sources"] == ["retail-daily", "market-wire", "shop-signal"]
     next_digest = datetime.fromisoformat(jobs["digest"]["next_run"])

@@ -128,6 +128,27 @@ def test_search_newest_first_finds_the_same_articles_in_the_same_order(
         assert all("[" in h["snippet"] and "]" in h["snippet"] for h in pg.json())
 
 
+def test_optimize_vacuums_the_articles_and_search_answers_the_same(stores: Stores) -> None:
+    done = run_cli("db", "optimize", "--json", config=stores.pg)
+    assert done.code == 0, done.err
+    report = done.json()
+    assert report["backend"] == "postgresql" and report["segments_before"] is None
+    store = open_store(stores.url, create=False)
+    try:
+        with store.engine.connect() as conn:
+            vacuumed = conn.execute(
+                text(
+                    "SELECT last_vacuum, last_analyze FROM pg_stat_user_tables "
+                    "WHERE relname = 'articles'"
+                )
+            ).one()
+    finally:
+        store.close()
+    assert vacuumed.last_vacuum is not None and vacuumed.last_analyze is not None
+    pg, lite = both(stores, "search", '"TikTok Shop"', "--limit", "100", "-f", "json")
+    assert urls(pg) and urls(pg) == urls(lite)
+
+
 def test_search_pages_walk_the_same_order(stores: Stores) -> None:
     pages = [
         both(stores, "search", "Temu", "--limit", "7", "--offset", str(offset), "-f", "json")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from config.model import Schedule, Settings
 from schedules.lock import SCHEDULER_LOCK, StoreLock
@@ -41,7 +42,7 @@ def test_plan_groups_sources_by_name_tag_or_all() -> None:
         digest={"recipients": ["a@example.com"], "timezone": "Asia/Tokyo"},
     )
     jobs = {job.id: job for job in plan_jobs(settings)}
-    assert list(jobs) == ["crawl:uk", "crawl:named", "crawl:rest", "digest", "outbox"]
+    assert list(jobs) == ["crawl:uk", "crawl:named", "crawl:rest", "digest", "outbox", "optimize"]
     assert jobs["crawl:uk"].sources == ("a",)  # c is disabled
     assert jobs["crawl:named"].sources == ("b", "c")  # named sources run even if disabled
     assert jobs["crawl:rest"].sources == ("a", "b")
@@ -58,7 +59,18 @@ def test_without_schedules_every_source_is_crawled_hourly_and_no_digest_without_
     assert [(j.id, j.every) for j in jobs] == [
         ("crawl:all", timedelta(hours=1)),
         ("outbox", timedelta(minutes=1)),
+        ("optimize", None),
     ]
+    assert jobs[-1].description == "cron 30 3 * * * (UTC)"  # the search index, nightly
+
+
+def test_the_nightly_index_compaction_can_be_moved_or_turned_off() -> None:
+    moved = plan_jobs(_settings(scheduler={"optimize_schedule": "0 2 * * 0"}))
+    assert moved[-1].id == "optimize" and moved[-1].description == "cron 0 2 * * 0 (UTC)"
+    off = plan_jobs(_settings(scheduler={"optimize_schedule": "off"}))
+    assert "optimize" not in [job.id for job in off]
+    with pytest.raises(ValidationError, match="optimize_schedule"):
+        _settings(scheduler={"optimize_schedule": "nightly"})
 
 
 def test_a_group_that_selects_nothing_fails_at_start_with_its_name() -> None:

@@ -247,6 +247,9 @@ def test_a_ranked_query_with_a_very_common_phrase_puts_title_matches_first(
         monkeypatch.setattr(search, "RANK_STATISTICS_LIMIT", 3)
         assert search._is_heavy(session, '"temu"')
         assert search._is_heavy(session, '"nothing" "temu"')  # one common phrase is enough
+        # a phrase is as heavy as its words together: bm25's count reads all their articles
+        assert search._is_heavy(session, '"shein about temu"')  # in no article, words in all
+        assert not search._is_heavy(session, '"temu nothing"')
         ranked = find_articles(session, ArticleQuery(q="temu", order="relevance"))
         filtered = find_articles(
             session, ArticleQuery(q="temu", order="relevance", until=NOW - timedelta(days=3))
