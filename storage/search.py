@@ -215,9 +215,7 @@ def _is_heavy(session: Session, match: str) -> bool:
     (for ``"head of Brazil operations"`` at a million articles, 7 ms instead of 28).
     """
     phrases = re.findall(r'"((?:[^"]|"")*)"', match)
-    return any(
-        _hits_over(session, _all_words(phrase), RANK_STATISTICS_LIMIT) for phrase in phrases
-    )
+    return any(_hits_over(session, _all_words(phrase), RANK_STATISTICS_LIMIT) for phrase in phrases)
 
 
 def _all_words(phrase: str) -> str:
