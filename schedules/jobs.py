@@ -25,6 +25,7 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -139,38 +140,50 @@ class Jobs:
         with self.store.write() as session:
             finish_job(session, run_id, datetime.now(UTC), status, detail)
 
+    def _recorded(
+        self, job: str, scheduled: datetime | None, work: Callable[[], tuple[str, str]]
+    ) -> None:
+        """Run ``work`` (it returns the run's status and detail) as one recorded job run.
+
+        An exception is recorded as the run's failure and logged: a job never
+        takes the service down.
+        """
+        run_id = self._record(job, scheduled)
+        status, detail = "failed", None
+        try:
+            status, detail = work()
+        except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            log.exception("%s failed", job)
+        finally:
+            self._finish(run_id, status, detail)
+
     def crawl(self, spec: JobSpec) -> None:
         if self.stopping.is_set():
             return
-        run_id = self._record(spec.id, None)
-        status, detail = "failed", None
-        try:
-            result = self._crawl_in_child(spec)
-            if result.get("stopped") or (not result.get("ok") and self.stopping.is_set()):
-                status, detail = "interrupted", f"stopped: {result.get('error')}"
-                log.info("%s %s", spec.id, detail)
-            elif not result.get("ok"):
-                detail = str(result.get("error"))
-                log.error("%s failed: %s", spec.id, detail)
-            elif "enqueued" in result:
-                status, detail = "completed", result["enqueued"]
-                if not self.stopping.is_set():
-                    detail += "; " + self._alerts()
-                log.info("%s: %s", spec.id, detail)
-            else:
-                totals = result["totals"]
-                status = "completed" if result["status"] == "completed" else "interrupted"
-                detail = f"crawl run {result['run_id']} {result['status']}: " + ", ".join(
-                    f"{k} {v}" for k, v in totals.items()
-                )
-                if not self.stopping.is_set():
-                    detail += "; " + self._alerts()
-                log.info("%s: %s", spec.id, detail)
-        except Exception as exc:  # a job never takes the service down
-            detail = f"{type(exc).__name__}: {exc}"
-            log.exception("%s failed", spec.id)
-        finally:
-            self._finish(run_id, status, detail)
+        self._recorded(spec.id, None, lambda: self._crawled(spec))
+
+    def _crawled(self, spec: JobSpec) -> tuple[str, str]:
+        result = self._crawl_in_child(spec)
+        if result.get("stopped") or (not result.get("ok") and self.stopping.is_set()):
+            detail = f"stopped: {result.get('error')}"
+            log.info("%s %s", spec.id, detail)
+            return "interrupted", detail
+        if not result.get("ok"):
+            detail = str(result.get("error"))
+            log.error("%s failed: %s", spec.id, detail)
+            return "failed", detail
+        if "enqueued" in result:
+            status, detail = "completed", result["enqueued"]
+        else:
+            status = "completed" if result["status"] == "completed" else "interrupted"
+            detail = f"crawl run {result['run_id']} {result['status']}: " + ", ".join(
+                f"{k} {v}" for k, v in result["totals"].items()
+            )
+        if not self.stopping.is_set():
+            detail += "; " + self._alerts()
+        log.info("%s: %s", spec.id, detail)
+        return status, detail
 
     def _crawl_in_child(self, spec: JobSpec) -> dict[str, Any]:
         context = multiprocessing.get_context("spawn")
@@ -227,37 +240,28 @@ class Jobs:
             fire_time = last_fire_time(spec.trigger, now, spec.grace)
             if fire_time is None:
                 return
-        run_id = self._record(spec.id, fire_time)
-        status, detail = "failed", None
-        try:
-            digest_settings = self.settings.digest
-            window = scheduled_window(fire_time, digest_settings.timezone)
-            digest = make_digest(self.store, digest_settings, window)
-            queued = queue_digest(self.store, digest_settings, digest, now=now)
-            detail = f"{queued.subject}: {queued.status}; outbox: {self._flush()}"
-            status = "completed"
-            log.info("digest for %s: %s", window.day, detail)
-        except Exception as exc:
-            detail = f"{type(exc).__name__}: {exc}"
-            log.exception("digest failed")
-        finally:
-            self._finish(run_id, status, detail)
+        self._recorded(spec.id, fire_time, lambda: self._digested(fire_time, now))
+
+    def _digested(self, fire_time: datetime, now: datetime) -> tuple[str, str]:
+        digest_settings = self.settings.digest
+        window = scheduled_window(fire_time, digest_settings.timezone)
+        digest = make_digest(self.store, digest_settings, window)
+        queued = queue_digest(self.store, digest_settings, digest, now=now)
+        detail = f"{queued.subject}: {queued.status}; outbox: {self._flush()}"
+        log.info("digest for %s: %s", window.day, detail)
+        return "completed", detail
 
     def optimize(self) -> None:
         """Compact the search index (:mod:`storage.maintenance`); a stop ends it between steps."""
         if self.stopping.is_set():
             return
-        run_id = self._record("optimize", None)
-        status, detail = "failed", None
-        try:
-            done = optimize_search(self.store, should_stop=self.stopping.is_set)
-            status, detail = ("completed" if done.finished else "interrupted"), done.describe()
-            log.info("optimize: %s", detail)
-        except Exception as exc:  # a job never takes the service down
-            detail = f"{type(exc).__name__}: {exc}"
-            log.exception("optimize failed")
-        finally:
-            self._finish(run_id, status, detail)
+        self._recorded("optimize", None, self._optimized)
+
+    def _optimized(self) -> tuple[str, str]:
+        done = optimize_search(self.store, should_stop=self.stopping.is_set)
+        detail = done.describe()
+        log.info("optimize: %s", detail)
+        return ("completed" if done.finished else "interrupted"), detail
 
     def outbox(self) -> None:
         if self.stopping.is_set():

@@ -5,8 +5,8 @@ interval or a cron, in a time zone); with none, every enabled source is
 crawled every ``[scheduler] crawl_every``. The digest runs on
 ``[digest] schedule`` in its time zone when it has recipients. The outbox is
 flushed every ``[scheduler] outbox_every``, and the search index compacted on
-``[scheduler] optimize_schedule`` (UTC) unless it is ``"off"``. Every trigger is built here, so a
-bad schedule fails at start with the name of its entry.
+``[scheduler] optimize_schedule`` (UTC) unless it is ``"off"``. Every trigger
+is built here, so a bad schedule fails at start with the name of its entry.
 """
 
 from __future__ import annotations
